@@ -1,0 +1,79 @@
+"""Application wiring: settings, database, routers, error handlers, background worker."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from priorauth import errors, logging_setup
+from priorauth.auth.service import Authenticator
+from priorauth.authorizations.api import router as authorizations_router
+from priorauth.authorizations.service import recover_stale_submissions
+from priorauth.config import Settings, get_settings
+from priorauth.db import Database
+from priorauth.files.api import router as files_router
+from priorauth.middleware import RequestContextMiddleware
+from priorauth.migrate import upgrade_async
+from priorauth.outbox.service import Worker
+from priorauth.sandbox.api import router as sandbox_router
+
+
+def build_worker(db: Database, settings: Settings) -> Worker:
+    """The outbox worker with every handler and sweep this service has."""
+    worker = Worker(db, poll_seconds=settings.worker_poll_seconds)
+    stale = timedelta(seconds=settings.submission_stale_seconds)
+
+    async def recover_submissions(db: Database) -> None:
+        await recover_stale_submissions(db, stale)
+
+    worker.periodic.append(recover_submissions)
+    return worker
+
+
+def _warm_code_sets() -> None:
+    from priorauth.codes import icd10_status
+    icd10_status("M17.11")  # loads ICD-10-CM once, off the request path
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    logging_setup.configure(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=_warm_code_sets, daemon=True).start()
+        if migrate:
+            await upgrade_async(settings.effective_database_url)
+        db = Database(settings.effective_database_url)
+        app.state.db = db
+        app.state.authenticator = Authenticator(db)
+        await recover_stale_submissions(db, timedelta(seconds=settings.submission_stale_seconds))
+        worker = build_worker(db, settings)
+        task = asyncio.create_task(worker.run()) if settings.worker_enabled else None
+        try:
+            yield
+        finally:
+            worker.stop()
+            if task:
+                await task
+            await db.dispose()
+
+    app = FastAPI(title="priorauth", version="0.1.0", lifespan=lifespan,
+                  description="Open-source prior-authorization engine. See docs/api.md.")
+    app.state.settings = settings
+    errors.install(app)
+    app.add_middleware(RequestContextMiddleware, max_json_bytes=settings.max_json_bytes,
+                       max_upload_bytes=settings.max_file_bytes + 1024 * 1024, upload_prefixes=("/v1/files",))
+
+    @app.get("/health", tags=["health"], summary="Liveness (no authentication)")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    app.include_router(authorizations_router)
+    app.include_router(files_router)
+    app.include_router(sandbox_router)
+    return app

@@ -1,0 +1,133 @@
+"""Wire models of the lifecycle API (camelCase, unknown fields rejected)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+AnswerScalar = Union[bool, int, float, Annotated[str, StringConstraints(max_length=4000)]]
+AnswerValue = Union[AnswerScalar, Annotated[list[AnswerScalar], Field(max_length=50)], None]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Identifier(Strict):
+    type: ShortText
+    value: ShortText
+
+
+class Address(Strict):
+    line: Annotated[list[Text], Field(max_length=4)] | None = None
+    city: Text | None = None
+    state: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    postalCode: Annotated[str, StringConstraints(pattern=r"^\d{5}(-\d{4})?$")] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+
+
+class Patient(Strict):
+    firstName: ShortText | None = None
+    lastName: ShortText | None = None
+    dateOfBirth: date | None = None
+    gender: Literal["male", "female", "other", "unknown"] | None = None
+    identifiers: Annotated[list[Identifier], Field(max_length=10)] | None = None
+    address: Address | None = None
+
+
+class Coverage(Strict):
+    payerId: Text | None = None
+    memberId: ShortText | None = None
+    groupNumber: ShortText | None = None
+    planType: ShortText | None = None
+    insuranceState: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+
+
+ProviderRole = Literal["ordering", "rendering", "referring", "prescribing", "servicing", "attending", "billing"]
+
+
+class Provider(Strict):
+    role: ProviderRole
+    firstName: ShortText | None = None
+    lastName: ShortText | None = None
+    organizationName: Text | None = None
+    identifiers: Annotated[list[Identifier], Field(max_length=10)] | None = None
+    phone: ShortText | None = None
+    fax: ShortText | None = None
+
+
+class Service(Strict):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=20)] | None = None
+    codeSystem: Literal["cpt", "hcpcs", "ndc"] | None = None
+    description: Text | None = None
+    drugName: Text | None = None
+    quantity: Annotated[float, Field(gt=0, le=100000)] | None = None
+    daysSupply: Annotated[int, Field(ge=1, le=366)] | None = None
+    requestedStartDate: date | None = None
+    requestedEndDate: date | None = None
+
+
+class Diagnosis(Strict):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=10)]
+    codeSystem: Literal["icd_10"] = "icd_10"
+
+
+class CaseFields(Strict):
+    """Everything a client may set on an authorization; the shape of create and of merge patch results."""
+
+    patient: Patient | None = None
+    coverage: Coverage | None = None
+    providers: Annotated[list[Provider], Field(max_length=20)] | None = None
+    service: Service | None = None
+    diagnoses: Annotated[list[Diagnosis], Field(max_length=25)] | None = None
+    answers: Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=100)], AnswerValue],
+                       Field(max_length=500)] | None = None
+    urgency: Literal["standard", "expedited"] = "standard"
+    externalId: Text | None = None
+
+    @field_validator("answers")
+    @classmethod
+    def _drop_nulls(cls, value: dict | None) -> dict | None:
+        return None if value is None else {k: v for k, v in value.items() if v is not None}
+
+
+class ResolveAction(Strict):
+    attachmentIds: Annotated[list[ShortText], Field(min_length=1, max_length=50)]
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class AttachmentCreate(Strict):
+    fileId: ShortText
+    category: ShortText | None = None
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class CancelRequest(Strict):
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class ApprovalEvent(Strict):
+    type: Literal["approval"]
+    certificationNumber: ShortText
+    approvedStartDate: date | None = None
+    approvedEndDate: date | None = None
+    approvalExpiresAt: datetime | None = None
+    documentFileId: ShortText | None = None
+
+
+class DenialEvent(Strict):
+    type: Literal["denial"]
+    denialReasonCode: ShortText
+    denialReasonMessage: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class MoreInfoEvent(Strict):
+    type: Literal["more_info_request"]
+    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    requestedDocuments: Annotated[list[Text], Field(max_length=20)] = []
+
+
+PayerEvent = Annotated[Union[ApprovalEvent, DenialEvent, MoreInfoEvent], Field(discriminator="type")]

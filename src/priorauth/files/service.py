@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import hashlib
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
+
+from priorauth.auth.service import Principal
+from priorauth.db import Database
+from priorauth.errors import ApiError, not_found
+from priorauth.files.models import StoredFile
+from priorauth.files.sniff import ALLOWED, sniff
+from priorauth.ids import new_id
+from priorauth.timeutil import iso
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def clean_filename(name: str | None) -> str:
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return _UNSAFE.sub("_", base).strip(" .")[:200] or "upload"
+
+
+def file_json(f: StoredFile) -> dict:
+    return {"id": f.id, "object": "file", "filename": f.filename, "contentType": f.content_type,
+            "size": f.size, "sha256": f.sha256, "createdAt": iso(f.created_at)}
+
+
+async def upload(db: Database, who: Principal, filename: str | None, data: bytes, max_bytes: int) -> StoredFile:
+    if not data:
+        raise ApiError(422, "validation_failed", "The uploaded file is empty.",
+                       issues=[{"path": "file", "message": "file is empty"}])
+    if len(data) > max_bytes:
+        raise ApiError(413, "payload_too_large", f"The file exceeds the limit of {max_bytes} bytes.")
+    content_type = sniff(data)
+    if content_type is None:
+        raise ApiError(415, "unsupported_file_type",
+                       f"Only {', '.join(ALLOWED)} are accepted; the content matched none of them.")
+    row = StoredFile(id=new_id("file"), organization_id=who.organization_id, filename=clean_filename(filename),
+                     content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(), content=data)
+    async with db.write() as session:
+        session.add(row)
+    return row
+
+
+async def get_file(session: AsyncSession, who: Principal, file_id: str, *, with_content: bool = False) -> StoredFile:
+    query = select(StoredFile).where(StoredFile.id == file_id, StoredFile.organization_id == who.organization_id)
+    if with_content:
+        query = query.options(undefer(StoredFile.content))
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise not_found("file", file_id)
+    return row

@@ -1,0 +1,86 @@
+"""Outermost ASGI middleware: request ids, body-size limits, access log, last-resort 500 envelope.
+
+Written as plain ASGI (not BaseHTTPMiddleware) because it sits on every request's hot path.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+
+from priorauth.errors import ApiError
+
+log = structlog.get_logger("priorauth.http")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _error_body(request_id: str, status: int, code: str, message: str, retryable: bool) -> bytes:
+    return json.dumps({
+        "error": {"code": code, "message": message, "retryable": retryable, "details": {}, "issues": []},
+        "requestId": request_id,
+    }).encode()
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: Any, *, max_json_bytes: int, max_upload_bytes: int, upload_prefixes: tuple[str, ...]):
+        self.app = app
+        self.max_json_bytes = max_json_bytes
+        self.max_upload_bytes = max_upload_bytes
+        self.upload_prefixes = upload_prefixes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _SAFE_REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 0}
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+            await send(message)
+
+        async def reply(status: int, code: str, message: str, retryable: bool = False) -> None:
+            body = _error_body(request_id, status, code, message, retryable)
+            await send_with_id({"type": "http.response.start", "status": status, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        limit = self.max_upload_bytes if scope["path"].startswith(self.upload_prefixes) else self.max_json_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await reply(413, "payload_too_large", f"The request body exceeds the limit of {limit} bytes.")
+            return
+
+        received = 0
+
+        async def limited_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise ApiError(413, "payload_too_large", f"The request body exceeds the limit of {limit} bytes.")
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except Exception as exc:  # the app's own handlers missed it; answer in the envelope anyway
+            if status_holder["status"] == 0:
+                log.error("unhandled_error", error_type=type(exc).__name__, request_id=request_id, exc_info=exc)
+                await reply(500, "internal_error", "An unexpected error occurred.", True)
+        finally:
+            route = scope.get("route")
+            log.info("request", method=scope["method"], route=getattr(route, "path", None) or "unmatched",
+                     status=status_holder["status"], ms=round((time.perf_counter() - started) * 1000, 2),
+                     request_id=request_id)

@@ -1,0 +1,21 @@
+"""The sandbox payer: drives sandbox-channel authorizations to approval, denial or a request for more info."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+
+from priorauth.auth.deps import principal
+from priorauth.auth.service import Principal
+from priorauth.authorizations import service
+from priorauth.authorizations.schemas import PayerEvent
+
+router = APIRouter(prefix="/v1/sandbox/prior-auth", tags=["sandbox"])
+
+
+@router.post("/authorizations/{authorization_id}/payer-events", summary="Send a payer response (sandbox)")
+async def payer_event(authorization_id: str, event: Annotated[PayerEvent, Body()], request: Request,
+                      response: Response, who: Annotated[Principal, Depends(principal)]) -> dict:
+    result = await service.payer_event(request.app.state.db, who, authorization_id, event)
+    response.headers["ETag"] = f'"{result["version"]}"'
+    return result

@@ -1,0 +1,240 @@
+"""PDF renderers: each output opens in pypdf and carries the case's data; packets merge in order."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from fpdf import FPDF
+from PIL import Image
+from pypdf import PdfReader
+
+from priorauth.documents import (
+    DocumentError,
+    build_packet,
+    render_cover_sheet,
+    render_filled_form,
+)
+
+QUESTIONNAIRE: dict[str, Any] = {
+    "resourceType": "Questionnaire",
+    "item": [
+        {
+            "linkId": "history",
+            "type": "group",
+            "text": "Treatment history",
+            "item": [
+                {"linkId": "tried_nsaids", "type": "boolean", "text": "Tried NSAIDs for 6 weeks?"},
+                {
+                    "linkId": "severity",
+                    "type": "choice",
+                    "text": "Disease severity",
+                    "answerOption": [
+                        {"valueCoding": {"code": "mod", "display": "Moderate to severe"}},
+                        {"valueCoding": {"code": "mild", "display": "Mild"}},
+                    ],
+                },
+                {"linkId": "tb_test", "type": "string", "text": "Secret follow-up about TB"},
+                {"linkId": "notes", "type": "text", "text": "Clinical notes"},
+            ],
+        }
+    ],
+}
+STATES = [
+    {"linkId": "tried_nsaids", "text": "Tried NSAIDs for 6 weeks?", "type": "boolean",
+     "state": "required", "answered": True},
+    {"linkId": "severity", "text": "Disease severity", "type": "choice",
+     "state": "required", "answered": True},
+    {"linkId": "tb_test", "text": "Secret follow-up about TB", "type": "string",
+     "state": "hidden", "answered": False},
+    {"linkId": "notes", "text": "Clinical notes", "type": "text",
+     "state": "optional", "answered": False},
+]  # fmt: skip
+ANSWERS = {"tried_nsaids": True, "severity": "mod", "tb_test": "should never print"}
+SOURCE_FORM = {
+    "id": "humira",
+    "title": "Adalimumab Prior Authorization Request",
+    "version": "2024-03",
+    "publisher": "Example Health Plan",
+    "url": "https://example.org/forms/adalimumab",
+    "citation": "Example Health Plan, Adalimumab PA form (2024)",
+}
+
+
+def make_case(first: str = "Maria", last: str = "Garcia", urgency: str = "standard") -> dict:
+    return {
+        "id": "auth_01HX",
+        "externalId": "EHR-77",
+        "patient": {
+            "firstName": first,
+            "lastName": last,
+            "dateOfBirth": "1980-04-02",
+            "identifiers": [{"type": "mrn", "value": "MRN123"}],
+            "address": {"line": ["1 Main St"], "city": "Austin", "state": "TX",
+                        "postalCode": "78701"},  # fmt: skip
+        },
+        "coverage": {"payerId": "payer_sandbox", "memberId": "MEM-42", "groupNumber": "G1",
+                     "planType": "commercial", "insuranceState": "TX"},  # fmt: skip
+        "providers": [
+            {"role": "ordering", "firstName": "Ann", "lastName": "Lee",
+             "organizationName": "Lee Rheumatology",
+             "identifiers": [{"type": "npi", "value": "1234567893"}]},
+        ],  # fmt: skip
+        "service": {"code": "J0135", "codeSystem": "hcpcs", "drugName": "adalimumab",
+                    "quantity": 2, "daysSupply": 28, "requestedStartDate": "2024-05-01"},  # fmt: skip
+        "diagnoses": [{"code": "M05.79", "codeSystem": "icd_10"}],
+        "urgency": urgency,
+    }
+
+
+ATTACHMENTS = [
+    {"id": "att_1", "filename": "chart-notes.pdf", "contentType": "application/pdf", "size": 48213},
+    {"id": "att_2", "filename": "xray.png", "contentType": "image/png", "size": 1200},
+]
+
+
+def text_of(pdf: bytes) -> str:
+    # Collapse whitespace: wrapped lines and cell gaps should not split what we look for.
+    reader = PdfReader(io.BytesIO(pdf))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+def pages(pdf: bytes) -> int:
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+def form(case: dict) -> bytes:
+    return render_filled_form(case, QUESTIONNAIRE, STATES, ANSWERS, SOURCE_FORM)
+
+
+def cover(case: dict) -> bytes:
+    return render_cover_sheet(case, ATTACHMENTS, "2024-05-01T12:00:00Z", "sub_9", "fax")
+
+
+def test_filled_form_has_case_data_and_answers() -> None:
+    text = text_of(form(make_case()))
+    for expected in ["Adalimumab Prior Authorization Request", "2024-03",
+                     "https://example.org/forms/adalimumab", "Maria Garcia", "1980-04-02",
+                     "MEM-42", "1234567893", "J0135", "M05.79", "Tried NSAIDs", "Yes",
+                     "Moderate to severe", "not answered"]:  # fmt: skip
+        assert expected in text
+
+
+def test_filled_form_leaves_out_hidden_questions() -> None:
+    text = text_of(form(make_case()))
+    assert "Secret follow-up" not in text
+    assert "should never print" not in text
+
+
+def test_cover_sheet_is_one_page_with_case_data() -> None:
+    pdf = cover(make_case(urgency="expedited"))
+    assert pages(pdf) == 1
+    text = text_of(pdf)
+    for expected in ["Maria Garcia", "1980-04-02", "MEM-42", "J0135", "EXPEDITED",
+                     "chart-notes.pdf", "sub_9", "CONFIDENTIALITY", "Ann Lee"]:  # fmt: skip
+        assert expected in text
+
+
+def test_cover_sheet_stays_one_page_with_many_attachments() -> None:
+    many = [dict(ATTACHMENTS[0], filename=f"doc-{i}.pdf") for i in range(80)]
+    pdf = render_cover_sheet(make_case(), many, "2024-05-01T12:00:00Z", "sub_9", "fax")
+    assert pages(pdf) == 1
+    assert "more" in text_of(pdf)
+
+
+def test_output_is_deterministic() -> None:
+    assert form(make_case()) == form(make_case())
+    assert cover(make_case()) == cover(make_case())
+    meta = PdfReader(io.BytesIO(form(make_case()))).metadata
+    assert meta is not None and meta.producer == "priorauth"
+
+
+@pytest.mark.parametrize(("first", "last"), [("Zoë", "Ñúñez"), ("李", "雷"), ("Ōtsuka", "Дмитрий")])
+def test_unicode_names(first: str, last: str) -> None:
+    case = make_case(first, last)
+    for pdf in (form(case), cover(case)):
+        text = text_of(pdf)
+        assert "J0135" in text
+        if first == "Zoë":  # DejaVu draws these; CJK (absent from DejaVu) prints as '?'
+            assert "Zoë Ñúñez" in text
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        {},
+        {"patient": None, "coverage": None, "providers": None, "service": None,
+         "diagnoses": None, "urgency": None},
+        {"patient": {"address": {"line": None}, "identifiers": [None, {}]},
+         "providers": [{}, None], "diagnoses": [{}, None], "service": {"quantity": 1.5}},
+    ],
+)  # fmt: skip
+def test_missing_fields_do_not_crash(case: dict) -> None:
+    assert pages(render_filled_form(case, {}, [], {}, {})) >= 1
+    assert pages(render_filled_form(case, None, [{}], None, None)) >= 1  # type: ignore[arg-type]
+    assert pages(render_cover_sheet(case, [], "", "", "")) == 1
+    assert pages(render_cover_sheet(case, [{}], None, None, None)) == 1  # type: ignore[arg-type]
+
+
+def two_page_pdf() -> bytes:
+    pdf = FPDF()
+    for n in (1, 2):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=12)
+        pdf.cell(text=f"chart page {n}")
+    return bytes(pdf.output())
+
+
+def image_bytes(fmt: str, frames: int = 1, size: tuple[int, int] = (40, 30)) -> bytes:
+    images = [Image.new("RGB", size, (40 * i, 120, 200)) for i in range(frames)]
+    buf = io.BytesIO()
+    images[0].save(buf, fmt, save_all=frames > 1, append_images=images[1:])
+    return buf.getvalue()
+
+
+def test_packet_merges_every_part_in_order() -> None:
+    tiff = image_bytes("TIFF", frames=2)
+    assert Image.open(io.BytesIO(tiff)).n_frames == 2
+    parts = [
+        ("application/pdf", cover(make_case())),
+        ("application/pdf", two_page_pdf()),
+        ("image/png", image_bytes("PNG")),
+        ("image/jpeg", image_bytes("JPEG", size=(30, 60))),
+        ("image/tiff", tiff),
+        ("text/plain; charset=utf-8", "Progress note\n\tpain 7/10 — Zoë".encode()),
+    ]
+    packet = build_packet(parts)
+    assert pages(packet) == 1 + 2 + 1 + 1 + 2 + 1
+    reader = PdfReader(io.BytesIO(packet))
+    assert "Maria Garcia" in reader.pages[0].extract_text()
+    assert "chart page 2" in reader.pages[2].extract_text()
+    assert "pain 7/10" in reader.pages[-1].extract_text()
+    assert reader.metadata is not None and reader.metadata.producer == "priorauth"
+
+
+def test_long_text_part_flows_over_pages() -> None:
+    packet = build_packet([("text/plain", ("line\n" * 400).encode())])
+    assert pages(packet) > 1
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        ("application/pdf", b"%PDF-1.4 not really a pdf"),
+        ("application/pdf", b""),
+        ("image/png", b"\x89PNG\r\n\x1a\n garbage"),
+        ("image/jpeg", image_bytes("JPEG")[:60]),
+        ("image/tiff", b"II*\x00 broken"),
+        ("application/zip", b"PK"),
+    ],
+)
+def test_unreadable_part_raises_document_error_naming_it(content_type: str, data: bytes) -> None:
+    with pytest.raises(DocumentError) as info:
+        build_packet([("text/plain", b"ok"), (content_type, data)])
+    assert "part 2" in str(info.value)
+
+
+def test_empty_packet_is_an_error() -> None:
+    with pytest.raises(DocumentError):
+        build_packet([])
