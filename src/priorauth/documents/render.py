@@ -4,11 +4,17 @@ Pure functions: plain dicts in, PDF bytes out; no database, no network. Any inpu
 missing or null. Output is deterministic (fixed metadata and creation date), so equal inputs give
 equal bytes.
 
-Fonts: DejaVu (when installed) covers accented Latin, Greek and Cyrillic names; characters a font
-cannot draw (e.g. CJK, absent from DejaVu) print as '?'. Without DejaVu, fpdf2's core fonts are
-used and text is folded to Latin-1. Parsing and subsetting a TrueType font with fontTools costs far
-more than laying out a form (~200 ms vs ~3 ms), so each face is reduced once per process to a
-fixed repertoire, its metrics parsed once, and every document embeds that reduced face as is.
+Fonts: DejaVu (when installed) covers accented Latin, Greek and Cyrillic names; characters it
+cannot draw (e.g. CJK) print as '?'. Without DejaVu, fpdf2's core fonts are used and text is folded
+to Latin-1.
+
+Speed (a form, a cover sheet and their packet take ~20 ms together, see the report in
+tests/documents): parsing and subsetting a TrueType font with fontTools costs ~200 ms, so each face
+is reduced once per process to a fixed repertoire, its metrics parsed once, and every document
+embeds that reduced face as is. Each embedded face still costs fpdf2 ~4 ms per document, so a
+document uses one face and draws bold by also stroking the glyph outlines (simulated bold) rather
+than embedding DejaVuSans-Bold too. Text is placed line by line with FPDF.text() and our own word
+wrap: cell()/multi_cell() cost 3x per line and multi_cell is quadratic in paragraph length.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import fpdf.output
 from fontTools import subset as ftsubset
 from fontTools import ttLib
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import TextMode
 from fpdf.fonts import SubsetMap, TTFFont
 from PIL import Image, ImageSequence
 from pypdf import PdfReader, PdfWriter
@@ -50,11 +56,7 @@ class DocumentError(Exception):
 # --- fonts ---------------------------------------------------------------------------------------
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-_FONT_FILES = {
-    ("sans", ""): "DejaVuSans.ttf",
-    ("sans", "B"): "DejaVuSans-Bold.ttf",
-    ("mono", ""): "DejaVuSansMono.ttf",
-}
+_FONT_FILES = {"sans": "DejaVuSans.ttf", "mono": "DejaVuSansMono.ttf"}
 _CORE_FAMILIES = {"sans": "helvetica", "mono": "courier"}
 _LATIN1 = frozenset(range(0x20, 0x7F)) | frozenset(range(0xA0, 0x100))
 # What a reduced face keeps (~30 KB compressed): Latin incl. Romanian and Vietnamese, Greek,
@@ -66,6 +68,9 @@ _REPERTOIRE = [
     (0x2122, 0x2122), (0x2190, 0x2193), (0x2212, 0x2212), (0x2264, 0x2265), (0x25A0, 0x25A1),
     (0x25CF, 0x25CF), (0x2610, 0x2612), (0x2713, 0x2717),
 ]  # fmt: skip
+# Typography that NFKD does not fold, for fonts without it (core fonts are Latin-1 only).
+_PLAIN = str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"', "”": '"',
+                        "…": "...", "•": "*", "→": "->", "≤": "<=", "≥": ">=", "−": "-"})  # fmt: skip
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)  # creation date when the input gives none
 
 
@@ -91,7 +96,7 @@ class _ReducedFace:
 
 class _Subsetter(ftsubset.Subsetter):  # type: ignore[misc]
     def subset(self, font: Any) -> None:
-        if not isinstance(font, _ReducedFace):  # other fonts: fontTools as usual
+        if not isinstance(font, _ReducedFace):  # any other font: fontTools as usual
             super().subset(font)
 
 
@@ -99,7 +104,7 @@ def _install_subsetter() -> bool:
     """Route fpdf2's font subsetting through _Subsetter; False if this fpdf2 is laid out
     differently (then reduced faces are subset per document: correct, only slower)."""
     current = getattr(fpdf.output, "ftsubset", None)
-    if isinstance(current, types.ModuleType) and getattr(current, "Subsetter", None) is _Subsetter:
+    if getattr(current, "Subsetter", None) is _Subsetter:
         return True
     if current is not ftsubset:
         return False
@@ -115,19 +120,17 @@ class _Face:
     template: TTFFont  # metrics parsed once, copied into each document
     data: bytes  # the reduced font program
     glyph_ids: dict[str, int]
-    fast: bool
+    drawable: frozenset[int]  # code points the face has
+    fast: bool  # embedded as is (see _ReducedFace)
 
 
 @lru_cache(maxsize=None)
-def _face(family: str, style: str) -> _Face | None:
-    path = FONT_DIR / _FONT_FILES[(family, style)]
-    if not path.is_file():
-        return None
-    font = ttLib.TTFont(path, recalcTimestamp=False, lazy=True)  # lazy: ~6x faster to subset
+def _face(family: str) -> _Face:
+    font = ttLib.TTFont(FONT_DIR / _FONT_FILES[family], recalcTimestamp=False, lazy=True)
     options = ftsubset.Options()
     options.notdef_outline = options.recommended_glyphs = True
     options.hinting = options.glyph_names = False  # smaller; viewers render DejaVu fine unhinted
-    options.layout_features = []  # fpdf2 does no shaping here; it drops these tables anyway
+    options.layout_features = []  # fpdf2 does no text shaping here
     options.drop_tables += ["GSUB", "GPOS", "GDEF", "MATH", "kern", "hdmx", "FFTM", "gasp"]
     subsetter = ftsubset.Subsetter(options)
     subsetter.populate(unicodes=[c for lo, hi in _REPERTOIRE for c in range(lo, hi + 1)])
@@ -135,9 +138,9 @@ def _face(family: str, style: str) -> _Face | None:
     buf = io.BytesIO()
     font.save(buf)
     data = buf.getvalue()
-    template = TTFFont(FPDF(), io.BytesIO(data), family + style, style)
+    template = TTFFont(FPDF(), io.BytesIO(data), family, "")
     glyph_ids = {name: i for i, name in enumerate(template.ttfont.getGlyphOrder())}
-    return _Face(template, data, glyph_ids, _install_subsetter())
+    return _Face(template, data, glyph_ids, frozenset(template.cmap), _install_subsetter())
 
 
 @lru_cache(maxsize=1)
@@ -146,16 +149,15 @@ def _fonts_available() -> bool:
 
 
 def preload_fonts() -> None:
-    """Prepare the fonts now (a few hundred ms, once per process) rather than on first use."""
+    """Prepare the fonts now (~0.3 s, once per process) rather than in the first render."""
     if _fonts_available():
-        for family, style in _FONT_FILES:
-            _face(family, style)
+        for family in _FONT_FILES:
+            _face(family)
 
 
-def _attach(pdf: FPDF, family: str, style: str) -> frozenset[int]:
+def _attach(pdf: FPDF, family: str) -> frozenset[int]:
     """Register a prepared face with this document; returns the code points it can draw."""
-    face = _face(family, style)
-    assert face is not None
+    face = _face(family)
     font = copy.copy(face.template)  # shares the read-only metrics; per-document state below
     font.i = len(pdf.fonts) + 1
     font.missing_glyphs = []
@@ -166,16 +168,16 @@ def _attach(pdf: FPDF, family: str, style: str) -> frozenset[int]:
         else ttLib.TTFont(io.BytesIO(face.data), recalcTimestamp=False, lazy=True)
     )
     pdf.fonts[font.fontkey] = font
-    return frozenset(face.template.cmap)
+    return face.drawable
 
 
 def _fit(text: str, drawable: frozenset[int]) -> str:
-    """Text the current fonts can draw: fold what they lack (NFKD) or print '?'."""
+    """Text the document's font can draw: fold what it lacks (NFKD) or print '?'."""
     text = unicodedata.normalize("NFC", text)
     if all(ord(ch) in drawable or ch == "\n" for ch in text):
         return text
     out = []
-    for ch in text:
+    for ch in text.translate(_PLAIN) if 0x2014 not in drawable else text:
         if ord(ch) in drawable or ch == "\n":
             out.append(ch)
         elif ch == "\t":
@@ -193,26 +195,21 @@ def _fit(text: str, drawable: frozenset[int]) -> str:
 
 
 class _Doc(FPDF):
-    """A Letter page document with our fonts, deterministic metadata and text folding."""
+    """A Letter-size document with one font family, deterministic metadata and simple,
+    fast line layout (see the module docstring)."""
 
-    def __init__(self, title: str, created: datetime, families: Iterable[str] = ("sans",)) -> None:
+    def __init__(self, title: str, created: datetime, family: str | None = "sans") -> None:
         super().__init__(format="letter", unit="mm")
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(True, margin=15)
         self.footer_text = ""
         self.unicode = _fonts_available()
-        drawable: set[int] = set()
-        self.families: dict[str, str] = {}
-        for family in families:
-            if self.unicode:
-                styles = [s for f, s in _FONT_FILES if f == family]
-                cmaps = [_attach(self, family, s) for s in styles]
-                drawable |= frozenset.intersection(*cmaps)
-                self.families[family] = family
-            else:
-                drawable |= _LATIN1
-                self.families[family] = _CORE_FAMILIES[family]
-        self.drawable = frozenset(drawable)
+        self.family = ""
+        self.drawable = _LATIN1
+        if family and self.unicode:
+            self.drawable, self.family = _attach(self, family), family
+        elif family:
+            self.family = _CORE_FAMILIES[family]
         self.set_title(self.fit(title))
         self.set_producer("priorauth")
         self.set_creator("priorauth")
@@ -222,8 +219,97 @@ class _Doc(FPDF):
     def fit(self, text: str) -> str:
         return _fit(text, self.drawable)
 
-    def use(self, size: float, bold: bool = False, family: str = "sans") -> None:
-        self.set_font(self.families[family], "B" if bold else "", size)
+    def use(self, size: float, bold: bool = False) -> None:
+        if not self.unicode:
+            self.set_font(self.family, "B" if bold else "", size)
+            return
+        self.set_font(self.family, "", size)
+        # Simulated bold: fill and stroke the outlines, the stroke ~3% of the em.
+        self.text_mode = TextMode.FILL_STROKE if bold else TextMode.FILL
+        self.set_line_width(size * 0.0115 if bold else 0.2)
+
+    def set_text_color(self, r: Any, g: int = -1, b: int = -1) -> None:
+        super().set_text_color(r, g, b)
+        self.set_draw_color(r, g, b)  # simulated bold strokes in the text's color
+
+    def width(self, text: str) -> float:
+        assert self.current_font is not None
+        return self.current_font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+
+    def wrap(self, text: str, width: float) -> list[str]:
+        """Greedy word wrap with the current font; words longer than a line (URLs) are cut."""
+        space, lines = self.width(" "), []
+        for para in text.split("\n"):
+            line, used = "", 0.0
+            for word in para.split(" "):
+                w = self.width(word)
+                if line and used + space + w <= width:
+                    line, used = f"{line} {word}", used + space + w
+                    continue
+                if line:
+                    lines.append(line)
+                while w > width and len(word) > 1:
+                    cut = 1
+                    while cut < len(word) and self.width(word[: cut + 1]) <= width:
+                        cut += 1
+                    lines.append(word[:cut])
+                    word = word[cut:]
+                    w = self.width(word)
+                line, used = word, w
+            lines.append(line)
+        return lines
+
+    def line(self, h: float, text: str, x: float | None = None, link: str = "",
+             right: bool = False, advance: bool = True) -> None:  # fmt: skip
+        """One line of text in a band of height h (a new page first if it would not fit)."""
+        if self.auto_page_break and self.y + h > self.page_break_trigger:
+            self.add_page()
+        text = self.fit(text)
+        x = self.l_margin if x is None else x
+        if right:
+            x = self.w - self.r_margin - self.width(text)
+        if text:
+            self.text(x, self.y + 0.5 * h + 0.3 * self.font_size, text)
+        if link:
+            self.link(x, self.y, self.width(text), h, link)
+        if advance:
+            self.y += h
+
+    def put(self, h: float, text: str, x: float | None = None, link: str = "") -> None:
+        """Text wrapped between x and the right margin."""
+        x = self.l_margin if x is None else x
+        for line in self.wrap(self.fit(text), self.w - self.r_margin - x):
+            self.line(h, line, x, link)
+
+    def text_block(self, text: str, size: float = 9, bold: bool = False, gray: int = 0,
+                   x: float | None = None) -> None:  # fmt: skip
+        self.use(size, bold)
+        self.set_text_color(gray)
+        self.put(size * 0.5, text, x)
+        self.set_text_color(0)
+
+    def heading(self, text: str) -> None:
+        if self.auto_page_break and self.y > self.h - 45:  # keep a heading with some rows
+            self.add_page()
+        self.y += 2.5
+        self.set_fill_color(228, 232, 238)
+        self.rect(self.l_margin, self.y, self.epw, 6.5, style="F")
+        self.use(10.5, bold=True)
+        self.line(6.5, text, self.l_margin + 1.5)
+        self.y += 1
+
+    def row(self, label: str, value: str | None, label_w: float = 46) -> None:
+        if self.auto_page_break and self.y + 5 > self.page_break_trigger:
+            self.add_page()
+        self.use(9, bold=True)
+        self.line(5, label, advance=False)
+        self.use(9)
+        if value:
+            self.put(5, value, self.l_margin + label_w)
+        else:
+            self.set_text_color(120)
+            self.line(5, "—", self.l_margin + label_w)
+            self.set_text_color(0)
 
     def footer(self) -> None:
         if not self.footer_text:
@@ -231,46 +317,8 @@ class _Doc(FPDF):
         self.set_y(-11)
         self.use(7.5)
         self.set_text_color(100)
-        self.cell(0, 4, self.fit(self.footer_text), align="L")
-        self.set_x(self.l_margin)
-        self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="R")
-        self.set_text_color(0)
-
-    def heading(self, text: str) -> None:
-        if self.get_y() > self.h - 40:  # keep a heading with at least a few of its rows
-            self.add_page()
-        self.ln(2.5)
-        self.use(10.5, bold=True)
-        self.set_fill_color(228, 232, 238)
-        self.cell(0, 6.5, self.fit(text), fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.ln(1)
-
-    def put(self, h: float, text: str, link: str = "") -> None:
-        """Text from x to the right margin, then a new line. cell() when it fits on one line:
-        multi_cell's line breaking costs several times more, and most values are short."""
-        text = self.fit(text)
-        room = self.w - self.r_margin - self.get_x() - 2 * self.c_margin
-        if "\n" not in text and self.get_string_width(text) <= room:
-            self.cell(0, h, text, link=link, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        else:
-            self.multi_cell(0, h, text, align="L", link=link or None,
-                            new_x=XPos.LMARGIN, new_y=YPos.NEXT)  # fmt: skip
-
-    def row(self, label: str, value: str | None, label_w: float = 46) -> None:
-        self.use(9, bold=True)
-        self.cell(label_w, 5, self.fit(label))
-        self.use(9)
-        if value:
-            self.put(5, value)
-        else:
-            self.set_text_color(120)
-            self.put(5, "—")
-            self.set_text_color(0)
-
-    def text_block(self, text: str, size: float = 9, bold: bool = False, gray: int = 0) -> None:
-        self.use(size, bold)
-        self.set_text_color(gray)
-        self.put(size * 0.5, text)
+        self.line(4, self.footer_text, advance=False)
+        self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="R")  # cell() fills in {nb}
         self.set_text_color(0)
 
     def done(self) -> bytes:
@@ -335,17 +383,20 @@ def _address(addr: dict[str, Any]) -> str:
     return _join([*lines, last, addr.get("country")], "\n")
 
 
+def _phones(p: dict[str, Any]) -> str:
+    return _join([p.get("phone") and f"Phone {_s(p['phone'])}",
+                  p.get("fax") and f"Fax {_s(p['fax'])}"], " · ")  # fmt: skip
+
+
 def _service_line(service: dict[str, Any]) -> str:
-    code = _join([service.get("code"), f"({_s(service.get('codeSystem')).upper()})"
-                  if service.get("codeSystem") else None])  # fmt: skip
+    system = _s(service.get("codeSystem")).upper()
+    code = _join([service.get("code"), system and f"({system})"])
     return _join([code, service.get("drugName") or service.get("description")], " — ")
 
 
 def _ordering_provider(providers: list[Any]) -> dict[str, Any]:
-    ranked = sorted(
-        (_d(p) for p in providers),
-        key=lambda p: {"ordering": 0, "prescribing": 1, "requesting": 2}.get(_s(p.get("role")), 9),
-    )
+    rank = {"ordering": 0, "prescribing": 1, "requesting": 2}
+    ranked = sorted((_d(p) for p in providers), key=lambda p: rank.get(_s(p.get("role")), 9))
     return ranked[0] if ranked else {}
 
 
@@ -357,21 +408,16 @@ def _walk(items: Any, group: str | None = None) -> Iterable[tuple[dict[str, Any]
     for item in _l(items):
         item = _d(item)
         yield item, group
-        inner = _s(item.get("text")) or group if item.get("type") == "group" else group
+        inner = (_s(item.get("text")) or group) if item.get("type") == "group" else group
         yield from _walk(item.get("item"), inner)
 
 
-def _option_labels(item: dict[str, Any]) -> dict[str, str]:
-    labels: dict[str, str] = {}
+def _answer_text(value: Any, item: dict[str, Any]) -> str:
+    labels = {}  # choice code -> the display the questionnaire gives it
     for option in _l(item.get("answerOption")):
         coding = _d(_d(option).get("valueCoding"))
         if coding.get("code") is not None:
             labels[_s(coding["code"])] = _s(coding.get("display")) or _s(coding["code"])
-    return labels
-
-
-def _answer_text(value: Any, item: dict[str, Any]) -> str:
-    labels = _option_labels(item)
 
     def one(v: Any) -> str:
         if isinstance(v, dict):  # quantity, coding, attachment, reference...
@@ -381,9 +427,7 @@ def _answer_text(value: Any, item: dict[str, Any]) -> str:
                 if v.get(key):
                     return _s(v[key])
             return json.dumps(v, sort_keys=True, ensure_ascii=False)
-        if isinstance(v, str):
-            return labels.get(v, v)
-        return _s(v)
+        return labels.get(v, v) if isinstance(v, str) else _s(v)
 
     values = value if isinstance(value, list) else [value]
     return _join((one(v) for v in values if v is not None), "; ")
@@ -400,16 +444,16 @@ def render_filled_form(
     case, source_form, answers = _d(case), _d(source_form), _d(answers)
     patient, coverage, service = (_d(case.get(k)) for k in ("patient", "coverage", "service"))
     title = _s(source_form.get("title")) or "Prior authorization request"
+    version = _s(source_form.get("version"))
     doc = _Doc(title, _when(case.get("updatedAt"), case.get("createdAt")))
     doc.set_subject("Prior authorization request")
-    doc.footer_text = _join([title, source_form.get("version") and f"v{_s(source_form.get('version'))}",
-                             case.get("id")], " · ")  # fmt: skip
+    doc.footer_text = _join([title, version and f"v{version}", case.get("id")], " · ")
     doc.add_page()
 
     # Header: which form this is and where it comes from, so a reviewer can check the source.
     doc.text_block(title, 15, bold=True)
-    doc.text_block(_join([source_form.get("version") and f"Version {_s(source_form['version'])}",
-                          source_form.get("publisher")], " · "), 8.5, gray=80)  # fmt: skip
+    doc.text_block(_join([version and f"Version {version}", source_form.get("publisher")], " · "),
+                   8.5, gray=80)  # fmt: skip
     if source_form.get("citation"):
         doc.text_block(f"Source: {_s(source_form['citation'])}", 8.5, gray=80)
     url = _s(source_form.get("url") or source_form.get("citationUrl"))
@@ -439,10 +483,9 @@ def render_filled_form(
     doc.heading("Providers")
     providers = [_d(p) for p in _l(case.get("providers"))]
     for p in providers:
-        details = _join([_person(p), p.get("organizationName"),
-                         _npi(p) and f"NPI {_npi(p)}",
-                         _join([p.get("phone") and f"Phone {_s(p['phone'])}",
-                                p.get("fax") and f"Fax {_s(p['fax'])}"], " · ")], "\n")  # fmt: skip
+        npi = _npi(p)
+        details = _join([_person(p), p.get("organizationName"), npi and f"NPI {npi}", _phones(p)],
+                        "\n")  # fmt: skip
         doc.row(_s(p.get("role")).capitalize() or "Provider", details)
     if not providers:
         doc.row("Provider", None)
@@ -455,13 +498,14 @@ def render_filled_form(
         doc.row("Description", _s(service["description"]))
     doc.row("Quantity", _s(service.get("quantity")))
     doc.row("Days supply", _s(service.get("daysSupply")))
-    doc.row("Requested dates",
-            _join([service.get("requestedStartDate"), service.get("requestedEndDate")], " to "))  # fmt: skip
+    dates = _join([service.get("requestedStartDate"), service.get("requestedEndDate")], " to ")
+    doc.row("Requested dates", dates)
 
     doc.heading("Diagnoses")
-    codes = [_join([_d(x).get("code"), _d(x).get("codeSystem") and
-                    f"({_s(_d(x)['codeSystem']).upper().replace('_', '-')})"])
-             for x in _l(case.get("diagnoses"))]  # fmt: skip
+    codes = []
+    for dx in (_d(x) for x in _l(case.get("diagnoses"))):
+        system = _s(dx.get("codeSystem")).upper().replace("_", "-")
+        codes.append(_join([dx.get("code"), system and f"({system})"]))
     doc.row("Codes", _join(codes, "\n"))
 
     doc.heading("Urgency")
@@ -469,33 +513,30 @@ def render_filled_form(
     doc.row("Review", "EXPEDITED" if expedited else "Standard")
 
     doc.heading("Questionnaire")
-    items = {_s(item.get("linkId")): (item, group) for item, group in _walk(_d(questionnaire).get("item"))}
+    items = {_s(i.get("linkId")): (i, g) for i, g in _walk(_d(questionnaire).get("item"))}
     shown_group: str | None = None
+    indent = doc.l_margin + 5
     for state in (_d(s) for s in _l(question_states)):
         if state.get("state") == "hidden":
             continue  # a question the payer's logic switched off is not part of this request
         link_id = _s(state.get("linkId"))
         item, group = items.get(link_id, ({}, None))
         if group and group != shown_group:
-            doc.ln(1)
+            doc.y += 1
             doc.text_block(group, 9.5, bold=True, gray=60)
             shown_group = group
         text = _s(state.get("text") or item.get("text")) or link_id
         if state.get("state") == "required":
             text += " *"
-        value = answers.get(link_id)
-        answer = _answer_text(value, item) if state.get("answered", True) else ""
+        # An answer the evaluator rejected does not count as given (answered: false).
+        answer = _answer_text(answers.get(link_id), item) if state.get("answered", True) else ""
         doc.text_block(text, 9, bold=True)
-        doc.set_x(doc.l_margin + 5)
-        doc.use(9)
         if answer:
-            doc.put(4.5, answer)
+            doc.text_block(answer, 9, x=indent)
         else:
-            doc.set_text_color(120)
-            doc.put(4.5, "— not answered —")
-            doc.set_text_color(0)
-        doc.ln(1.2)
-    doc.ln(2)
+            doc.text_block("— not answered —", 9, gray=120, x=indent)
+        doc.y += 1.2
+    doc.y += 2
     doc.text_block("* required by the payer", 7.5, gray=100)
     return doc.done()
 
@@ -514,11 +555,9 @@ _CONFIDENTIAL = (
 def _size(n: Any) -> str:
     if not isinstance(n, (int, float)) or isinstance(n, bool):
         return ""
-    for unit in ("B", "KB", "MB"):
-        if n < 1024 or unit == "MB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
+    if n < 1024:
+        return f"{n:.0f} B"
+    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 def render_cover_sheet(
@@ -529,23 +568,25 @@ def render_cover_sheet(
     channel: str,
     total_pages: int | None = None,
 ) -> bytes:
-    """A one-page fax-style cover sheet. total_pages, when known, is printed as the page count
-    of the whole transmission (cover included)."""
+    """A one-page fax-style cover sheet. total_pages, when the caller knows it, is printed as
+    the page count of the whole transmission (cover included)."""
     case = _d(case)
     patient, coverage, service = (_d(case.get(k)) for k in ("patient", "coverage", "service"))
     doc = _Doc("Prior authorization fax cover sheet", _when(submitted_at))
-    doc.set_auto_page_break(False)  # one page by construction; the attachment list is capped
+    doc.set_auto_page_break(False)  # one page by construction: the attachment list is capped
     doc.add_page()
     doc.use(20, bold=True)
-    doc.cell(0, 10, "FAX", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.line(10, "FAX")
     doc.text_block("Prior authorization request", 12, bold=True)
     expedited = _s(case.get("urgency")).lower() == "expedited"
     if expedited:
-        doc.ln(1)
-        doc.use(14, bold=True)
+        doc.y += 1.5
         doc.set_text_color(170, 0, 0)
-        doc.cell(0, 8, doc.fit("EXPEDITED — URGENT REVIEW REQUESTED"), border=1, align="C",
-                 new_x=XPos.LMARGIN, new_y=YPos.NEXT)  # fmt: skip
+        doc.set_line_width(0.5)
+        doc.rect(doc.l_margin, doc.y, doc.epw, 8)
+        doc.use(14, bold=True)
+        text = doc.fit("EXPEDITED — URGENT REVIEW REQUESTED")
+        doc.line(8, text, doc.l_margin + (doc.epw - doc.width(text)) / 2)
         doc.set_text_color(0)
 
     doc.heading("To")
@@ -557,8 +598,7 @@ def render_cover_sheet(
     doc.row("Provider", _join([_person(sender), sender.get("role") and f"({_s(sender['role'])})"]))
     doc.row("Organization", _s(sender.get("organizationName")))
     doc.row("NPI", _npi(sender))
-    doc.row("Phone / fax", _join([sender.get("phone") and f"Phone {_s(sender['phone'])}",
-                                  sender.get("fax") and f"Fax {_s(sender['fax'])}"], " · "))  # fmt: skip
+    doc.row("Phone / fax", _phones(sender))
 
     doc.heading("Regarding")
     doc.row("Patient", _person(patient))
@@ -569,36 +609,38 @@ def render_cover_sheet(
 
     doc.heading("Submission")
     doc.row("Submission ID", _s(submission_id))
-    doc.row("Authorization", _join([case.get("id"), case.get("externalId") and
-                                    f"(external ID {_s(case['externalId'])})"]))  # fmt: skip
+    external = case.get("externalId") and f"(external ID {_s(case['externalId'])})"
+    doc.row("Authorization", _join([case.get("id"), external]))
     doc.row("Submitted at", _s(submitted_at))
     doc.row("Channel", _s(channel))
 
     files = [_d(a) for a in _l(attachments)]
     doc.heading(f"Attachments ({len(files)})")
     doc.use(8.5)
-    room = int((doc.h - 62 - doc.get_y()) // 4.5)  # rows that fit above the notice
+    room = int((doc.h - 62 - doc.y) // 4.5)  # rows that fit above the page count and notice
     shown = files if len(files) <= room else files[: max(room - 1, 0)]
+    x = doc.l_margin
     for n, a in enumerate(shown, 1):
         name = _s(a.get("filename")) or _s(a.get("id")) or "attachment"
         name = name if len(name) <= 60 else name[:57] + "..."
-        doc.cell(8, 4.5, f"{n}.")
-        doc.cell(112, 4.5, doc.fit(name))
-        doc.cell(38, 4.5, doc.fit(_s(a.get("contentType"))))
-        doc.cell(0, 4.5, _size(a.get("size")), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        doc.line(4.5, f"{n}.", x, advance=False)
+        doc.line(4.5, name, x + 8, advance=False)
+        doc.line(4.5, _s(a.get("contentType"))[:28], x + 120, advance=False)
+        doc.line(4.5, _size(a.get("size")), right=True)
     if len(shown) < len(files):
-        doc.cell(0, 4.5, f"... and {len(files) - len(shown)} more", new_x=XPos.LMARGIN,
-                 new_y=YPos.NEXT)  # fmt: skip
+        doc.line(4.5, f"... and {len(files) - len(shown)} more", x + 8)
     if not files:
-        doc.cell(0, 4.5, "None", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        doc.line(4.5, "None", x + 8)
 
-    doc.set_y(doc.h - 48)
-    pages = (f"Total pages including this cover sheet: {total_pages}" if total_pages else
-             "Pages: this cover sheet, the prior authorization form and "
-             f"{len(files)} attachment(s) listed above.")  # fmt: skip
+    doc.y = doc.h - 48
+    if total_pages:
+        pages = f"Total pages including this cover sheet: {total_pages}"
+    else:
+        pages = (f"Pages: this cover sheet, the prior authorization form and the {len(files)} "
+                 "attachment(s) listed above.")  # fmt: skip
     doc.text_block(pages, 9, bold=True)
     doc.text_block("If any pages are missing or illegible, contact the sender.", 8.5)
-    doc.ln(2)
+    doc.y += 2
     doc.text_block(_CONFIDENTIAL, 7.5, gray=60)
     return doc.done()
 
@@ -608,27 +650,28 @@ def render_cover_sheet(
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/tif": "image/tiff",
             "image/x-png": "image/png"}  # fmt: skip
 _IMAGE_MODES = {"1", "L", "RGB", "RGBA", "CMYK"}
+_IMAGE_MARGIN = 12.7
 
 
 def _image_pages(data: bytes, kind: str) -> bytes:
     """Each image (each TIFF frame) on its own page, fit inside the margins."""
-    doc = _Doc("Attachment", _EPOCH, families=())
+    doc = _Doc("Attachment", _EPOCH, family=None)
     doc.set_auto_page_break(False)
     with Image.open(io.BytesIO(data)) as img:
         if kind == "image/tiff":
             frames: list[Any] = [frame.copy() for frame in ImageSequence.Iterator(img)]
         else:
             img.load()  # decode now, so a truncated file fails here, not inside fpdf2
-            frames = [io.BytesIO(data)]  # fpdf2 embeds JPEG as is from the original bytes
-            size = img.size
+            frames = [img]
         for frame in frames:
-            if isinstance(frame, Image.Image):
-                size = frame.size
-                if frame.mode not in _IMAGE_MODES:
-                    frame = frame.convert("RGBA" if "transparency" in frame.info else "RGB")
-            w, h = size
+            w, h = frame.size
+            # PNG/JPEG go in from their bytes: fpdf2 then embeds a JPEG as is, not re-encoded.
+            source: Any = io.BytesIO(data) if kind != "image/tiff" else frame
+            if kind == "image/tiff" and frame.mode not in _IMAGE_MODES:
+                source = frame.convert("RGBA" if "transparency" in frame.info else "RGB")
             doc.add_page(orientation="L" if w > h else "P")
-            doc.image(frame, x=12.7, y=12.7, w=doc.w - 25.4, h=doc.h - 25.4,
+            box_w, box_h = doc.w - 2 * _IMAGE_MARGIN, doc.h - 2 * _IMAGE_MARGIN
+            doc.image(source, x=_IMAGE_MARGIN, y=_IMAGE_MARGIN, w=box_w, h=box_h,
                       keep_aspect_ratio=True)  # fmt: skip
     return doc.done()
 
@@ -636,14 +679,17 @@ def _image_pages(data: bytes, kind: str) -> bytes:
 def _text_pages(data: bytes, charset: str | None) -> bytes:
     try:
         text = data.decode(charset or "utf-8-sig", errors="replace")
-    except LookupError:  # unknown charset name
+    except LookupError:  # an unknown charset name
         text = data.decode("utf-8-sig", errors="replace")
     text = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4)
-    doc = _Doc("Attachment", _EPOCH, families=("mono",))
+    doc = _Doc("Attachment", _EPOCH, family="mono")
     doc.add_page()
-    doc.use(8.5, family="mono")
-    doc.multi_cell(0, 3.9, doc.fit(text), align="L", wrapmode="CHAR",
-                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)  # fmt: skip
+    doc.use(8.5)
+    # Monospace: a line holds a fixed number of characters; cut long lines, keep indentation.
+    per_line = max(int(doc.epw / doc.width("M")), 1)
+    for line in doc.fit(text).split("\n"):
+        for start in range(0, max(len(line), 1), per_line):
+            doc.line(3.9, line[start : start + per_line])
     return doc.done()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -41,10 +42,12 @@ def backoff(attempts: int) -> timedelta:
 class Worker:
     """Runs registered handlers over claimed outbox rows, and periodic sweeps between polls."""
 
-    def __init__(self, db: Database, *, poll_seconds: float = 0.5, batch: int = 20):
+    def __init__(self, db: Database, *, poll_seconds: float = 0.5, batch: int = 20, sweep_seconds: float = 10.0):
         self.db = db
         self.poll_seconds = poll_seconds
         self.batch = batch
+        self.sweep_seconds = sweep_seconds
+        self._next_sweep = 0.0
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.handlers: dict[str, Handler] = {}
         self.periodic: list[Periodic] = []
@@ -58,12 +61,14 @@ class Worker:
         earlier = aliased(OutboxMessage)
         async with self.db.write() as session:
             ids = select(OutboxMessage.id).where(
+                # Only topics this worker can handle: rows for a face not running here wait, never lost.
+                OutboxMessage.topic.in_(list(self.handlers)),
                 OutboxMessage.status == "pending",
                 OutboxMessage.available_at <= now,
                 or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
                 # Per-key order: only the oldest pending message of a key is ever claimable.
                 or_(OutboxMessage.key.is_(None), ~exists().where(
-                    earlier.key == OutboxMessage.key, earlier.status == "pending", earlier.id < OutboxMessage.id)),
+                    earlier.key == OutboxMessage.key, earlier.topic == OutboxMessage.topic, earlier.status == "pending", earlier.id < OutboxMessage.id)),
             ).order_by(OutboxMessage.id).limit(self.batch)
             if not self.db.is_sqlite:
                 ids = ids.with_for_update(skip_locked=True)
@@ -88,21 +93,21 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim one batch and handle it; returns how many rows were handled."""
-        for sweep in self.periodic:
-            try:
-                await sweep(self.db)
-            except Exception as exc:  # a failing sweep must not stop delivery
-                log.error("sweep_failed", sweep=getattr(sweep, "__name__", "?"), error_type=type(exc).__name__)
-        messages = await self.claim()
-        for message in messages:
-            handler = self.handlers.get(message.topic)
-            error = None
-            if handler is not None:
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + self.sweep_seconds
+            for sweep in self.periodic:
                 try:
-                    await handler(self.db, message)
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}"[:2000]
-                    log.warning("outbox_handler_failed", topic=message.topic, id=message.id, attempts=message.attempts)
+                    await sweep(self.db)
+                except Exception as exc:  # a failing sweep must not stop delivery
+                    log.error("sweep_failed", sweep=getattr(sweep, "__name__", "?"), error_type=type(exc).__name__)
+        messages = await self.claim() if self.handlers else []
+        for message in messages:
+            error = None
+            try:
+                await self.handlers[message.topic](self.db, message)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                log.warning("outbox_handler_failed", topic=message.topic, id=message.id, attempts=message.attempts)
             await self._settle(message, error)
         return len(messages)
 

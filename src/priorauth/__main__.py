@@ -1,0 +1,3 @@
+from priorauth.cli import app
+
+app(prog_name="priorauth")

@@ -1,0 +1,104 @@
+"""The real thing: `priorauth serve` as a process on a fresh data dir, driven over TCP like curl would."""
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from pypdf import PdfReader
+
+from tests.cases import TKA_ANSWERS, tiny_pdf, tka_case
+
+A = "/v1/prior-auth/authorizations"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PRIORAUTH_DATABASE_URL")}
+    env["PRIORAUTH_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "priorauth", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = ""
+    try:
+        secret = None
+        deadline = time.monotonic() + 60
+        while secret is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            output += line
+            if match := re.search(r"secret:\s+(\S+)", line):
+                secret = match.group(1)
+        assert secret, f"serve did not print a first client secret:\n{output}"
+        base = f"http://127.0.0.1:{port}"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base, secret, tmp_path
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_fresh_install_serves_the_whole_lifecycle_over_tcp(server):
+    base, secret, _ = server
+    assert (tmp_db := server[2] / "data" / "priorauth.db").exists(), tmp_db
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {secret}"}, timeout=30) as http:
+        assert httpx.get(f"{base}{A}").status_code == 401
+        auth = http.post(A, json=tka_case()).json()
+        assert auth["workflowState"] == "needs_input"
+        assert http.patch(f"{A}/{auth['id']}", json={"answers": TKA_ANSWERS}).json()["workflowState"] == "ready_to_submit"
+        assert http.post(f"{A}/{auth['id']}/submit").json()["workflowState"] == "pending_payer"
+        sandbox = f"/v1/sandbox/prior-auth/authorizations/{auth['id']}/payer-events"
+        assert http.post(sandbox, json={"type": "more_info_request", "message": "Need imaging"}).json()[
+            "workflowState"] == "action_required"
+        file_id = http.post("/v1/files", files={"file": ("note.pdf", tiny_pdf("imaging report"))}).json()["id"]
+        attachment = http.post(f"{A}/{auth['id']}/attachments", json={"fileId": file_id}).json()
+        action = http.get(f"{A}/{auth['id']}/actions", params={"status": "open"}).json()["data"][0]
+        resolved = http.post(f"{A}/{auth['id']}/actions/{action['id']}/resolve",
+                             json={"attachmentIds": [attachment["id"]]}).json()
+        assert resolved["authorization"]["workflowState"] == "ready_to_submit"
+        submitted = http.post(f"{A}/{auth['id']}/submit", headers={"Idempotency-Key": "k-1"}).json()
+        final = http.post(sandbox, json={"type": "approval", "certificationNumber": "C-1"}).json()
+        assert (final["workflowState"], final["decisionState"]) == ("completed", "approved")
+        packet = http.get(f"{A}/{auth['id']}/artifacts/{submitted['submission']['artifacts']['submission_packet']}")
+        assert len(PdfReader(io.BytesIO(packet.content)).pages) >= 3
+        events = http.get(f"{A}/{auth['id']}/events", params={"limit": 100}).json()["data"]
+        assert events[0]["type"] == "prior_auth.authorization.created"
+        assert events[-1]["type"] == "prior_auth.completed"
+        assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
+    with sqlite3.connect(tmp_db) as conn:  # journal_mode=WAL persists in the file
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_worker_process_starts_and_stops_cleanly(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PRIORAUTH_DATABASE_URL")}
+    env["PRIORAUTH_DATA_DIR"] = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "priorauth", "worker"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(4)
+    assert proc.poll() is None, proc.stdout.read()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert (tmp_path / "priorauth.db").exists()
