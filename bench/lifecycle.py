@@ -183,13 +183,77 @@ class RssSampler:
         self._thread.join(timeout=5)
 
     def result(self) -> dict:
-        # The pyenv shim / console-script wrapper is a tiny process; count only Python processes we saw.
         per = sorted(self.peaks.items(), key=lambda kv: -kv[1])
         return {
             "tree_sum_mb": round(sum(self.peaks.values()) / 1024, 1),
             "largest_process_mb": round(per[0][1] / 1024, 1) if per else None,
             "processes": [{"pid": pid, "vmhwm_mb": round(kb / 1024, 1), "cmd": self.names.get(pid, "")}
                           for pid, kb in per],
+        }
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, summed over all cores (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already inside user/nice
+    return (total - idle) / _CLK_TCK, total / _CLK_TCK
+
+
+def tree_cpu_s(root: int) -> float:
+    """User + system CPU seconds of the live processes in a tree, plus what their reaped children used."""
+    total = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in rest[11:15])  # utime stime cutime cstime
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / _CLK_TCK
+
+
+def self_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class CpuMeter:
+    """CPU used during the measured phase by the server tree, by this benchmark client, and by the
+    whole machine; 'other' is what neither used (other programs sharing the machine skew figures)."""
+
+    def __init__(self, server_pid: int | None, db_pid: int | None = None):
+        self.server_pid = server_pid
+        self.db_pid = db_pid  # the PostgreSQL postmaster, when local and visible
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self.machine0 = machine_cpu_s()[0]
+        self.server0 = tree_cpu_s(self.server_pid) if self.server_pid else None
+        self.db0 = tree_cpu_s(self.db_pid) if self.db_pid else None
+        self.client0 = self_cpu_s()
+
+    def stop(self) -> dict:
+        wall = time.perf_counter() - self.t0
+        machine = machine_cpu_s()[0] - self.machine0
+        server = tree_cpu_s(self.server_pid) - self.server0 if self.server_pid else None
+        client = self_cpu_s() - self.client0
+        db = tree_cpu_s(self.db_pid) - self.db0 if self.db_pid else None
+        other = machine - client - (server or 0.0) - (db or 0.0)
+        cores = os.cpu_count() or 1
+        return {
+            "wall_s": round(wall, 2), "cores": cores,
+            "machine_busy_pct": round(100 * machine / (wall * cores), 1),
+            "server_cpu_s": None if server is None else round(server, 2),
+            "server_cores_used": None if server is None else round(server / wall, 2),
+            "client_cpu_s": round(client, 2), "client_cores_used": round(client / wall, 2),
+            "database_cpu_s": None if db is None else round(db, 2),
+            "database_cores_used": None if db is None else round(db / wall, 2),
+            "other_cpu_s": round(max(other, 0.0), 2), "other_cores_used": round(max(other, 0.0) / wall, 2),
         }
 
 
@@ -566,6 +630,13 @@ def print_table(result: dict) -> None:
                                          f"{rss['largest_process_mb']} MB, {len(rss['processes'])} processes)"))
     else:
         pairs.append(("server peak RSS", "unknown (server pid not found)"))
+    cpu = result.get("cpu")
+    if cpu:
+        server = "?" if cpu["server_cores_used"] is None else f"{cpu['server_cores_used']:.2f}"
+        database = "" if cpu["database_cores_used"] is None else f"PostgreSQL {cpu['database_cores_used']:.2f}, "
+        pairs.append(("CPU (cores busy)", f"server {server}, {database}bench client {cpu['client_cores_used']:.2f}, "
+                                          f"other programs {cpu['other_cores_used']:.2f} "
+                                          f"(machine {cpu['machine_busy_pct']}% of {cpu['cores']} cores)"))
     if result.get("timed_out"):
         pairs.append(("note", f"stopped at the --max-seconds limit ({cfg['max_seconds']} s)"))
     width = max(len(k) for k, _ in pairs)
@@ -683,7 +754,13 @@ async def amain(args: argparse.Namespace) -> dict:
                         raise BenchError(f"every warm-up lifecycle failed: {warm.error_samples[:5]}")
             log(f"measuring: {args.cases} lifecycles, concurrency {args.concurrency}")
             stats = Stats()
+            db_pid = None
+            if args.database == "postgresql" and not args.url:
+                db_pid = pid_listening_on(urlsplit(args.database_url).port or 5432)
+            meter = CpuMeter(pid, db_pid)
+            meter.start()
             elapsed, timed_out = await run_batch(client, args.cases, args.concurrency, deadline, run_id, stats, True)
+            cpu = meter.stop()
 
         rss = None
         if sampler is not None:
@@ -697,6 +774,7 @@ async def amain(args: argparse.Namespace) -> dict:
             "machine": machine_info(),
             "summary": summarize(stats, elapsed),
             "server_peak_rss": rss,
+            "cpu": cpu,
             "timed_out": timed_out,
         }
     finally:

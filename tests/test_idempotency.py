@@ -46,6 +46,7 @@ async def test_twenty_concurrent_submits_make_one_submission_and_one_artifact_se
     assert {r.json()["submission"]["id"] for r in responses} == {responses[0].json()["submission"]["id"]}
     assert {r.json()["submission"]["status"] for r in responses} == {"submitted"}
     assert {r.json()["workflowState"] for r in responses} == {"pending_payer"}
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 19
     assert await _count(app, SubmissionAttempt, SubmissionAttempt.authorization_id == auth_id) == 1
     assert await _count(app, Artifact, Artifact.authorization_id == auth_id, Artifact.purpose == "submission") == 3
     assert await _count(app, AuthorizationEvent, AuthorizationEvent.authorization_id == auth_id,

@@ -145,3 +145,49 @@ async def test_cancel_and_terminal_states(client):
     assert again.status_code == 409
     patch = await client.patch(f"{A}/{auth['id']}", json={"urgency": "expedited"})
     assert patch.status_code == 409
+
+
+async def test_cancel_closes_open_actions(client):
+    auth = (await client.post(A, json=complete_tka_case())).json()
+    await client.post(f"{A}/{auth['id']}/submit")
+    await client.post(f"/v1/sandbox/prior-auth/authorizations/{auth['id']}/payer-events",
+                      json={"type": "more_info_request", "message": "Need notes"})
+    cancelled = (await client.post(f"{A}/{auth['id']}/cancel")).json()
+    assert cancelled["workflowState"] == "cancelled" and cancelled["openActions"] == []
+
+
+async def test_events_cursor_pages_and_polls(client):
+    auth = (await client.post(A, json=tka_case())).json()
+    for n in range(3):
+        await client.patch(f"{A}/{auth['id']}", json={"externalId": f"ehr-{n}"})
+    first = (await client.get(f"{A}/{auth['id']}/events", params={"limit": 2})).json()
+    assert first["pagination"]["hasMore"] is True
+    rest = (await client.get(f"{A}/{auth['id']}/events", params={"cursor": first["pagination"]["nextCursor"]})).json()
+    sequences = [e["sequence"] for e in first["data"] + rest["data"]]
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert rest["pagination"]["hasMore"] is False and rest["pagination"]["nextCursor"]
+    await client.post(f"{A}/{auth['id']}/cancel")
+    polled = (await client.get(f"{A}/{auth['id']}/events", params={"cursor": rest["pagination"]["nextCursor"]})).json()
+    assert polled["data"][0]["sequence"] == sequences[-1] + 1
+    assert polled["data"][-1]["type"] == "prior_auth.status.changed"
+    assert {e["type"] for e in polled["data"][:-1]} == {"prior_auth.action.resolved"}  # cancel closes actions
+    bad = await client.get(f"{A}/{auth['id']}/events", params={"cursor": "!!notacursor"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_list_filters_and_pagination(client):
+    tag = (await client.post(A, json=tka_case())).json()["id"]
+    ids = [(await client.post(A, json=tka_case(externalId=f"{tag}-{n}"))).json()["id"] for n in range(5)]
+    page = (await client.get(A, params={"limit": 3})).json()
+    assert [a["id"] for a in page["data"]] == ids[::-1][:3] and page["pagination"]["hasMore"]
+    more = (await client.get(A, params={"limit": 3, "cursor": page["pagination"]["nextCursor"]})).json()
+    assert [a["id"] for a in more["data"]] == ids[::-1][3:] + [tag]
+    assert more["pagination"] == {"hasMore": False, "nextCursor": None}
+    by_external = (await client.get(A, params={"externalId": f"{tag}-2"})).json()["data"]
+    assert [a["id"] for a in by_external] == [ids[2]]
+    assert (await client.get(A, params={"workflowState": "completed"})).json()["data"] == []
+    assert len((await client.get(A, params={"workflowState": "needs_input", "payerId": "payer_sandbox"})).json()["data"]) == 6
+    future = (await client.get(A, params={"createdAfter": "2999-01-01T00:00:00Z"})).json()["data"]
+    assert future == []
+    bad = await client.get(A, params={"workflowState": "nope"})
+    assert bad.status_code == 422

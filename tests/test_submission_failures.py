@@ -21,8 +21,9 @@ async def _event_types(client, auth_id):
     return [e["type"] for e in (await client.get(f"{A}/{auth_id}/events", params={"limit": 100})).json()["data"]]
 
 
-@pytest.mark.parametrize("stage", ["send", "render", "persist"])
-async def test_failed_side_effect_records_failure_and_allows_retry(client, monkeypatch, stage):
+@pytest.mark.parametrize(("stage", "code"), [("send", "channel_error"), ("render", "render_failed"),
+                                             ("persist", "persist_failed")])
+async def test_failed_side_effect_records_failure_and_allows_retry(client, monkeypatch, stage, code):
     auth_id = (await client.post(A, json=complete_tka_case())).json()["id"]
 
     async def refuse(self, outbound):
@@ -42,6 +43,7 @@ async def test_failed_side_effect_records_failure_and_allows_retry(client, monke
     assert failed.status_code == 502
     error = failed.json()["error"]
     assert error["code"] == "submission_failed" and error["retryable"] is True
+    assert error["details"]["stage"] == code
     attempt_id = error["details"]["submissionAttemptId"]
 
     after = (await client.get(f"{A}/{auth_id}")).json()
@@ -50,7 +52,7 @@ async def test_failed_side_effect_records_failure_and_allows_retry(client, monke
     types = await _event_types(client, auth_id)
     assert types[-2:] == ["prior_auth.submission.failed", "prior_auth.status.changed"]
     attempt = (await client.get(f"/v1/prior-auth/submission-attempts/{attempt_id}")).json()
-    assert attempt["status"] == "failed" and attempt["artifacts"] == {}
+    assert attempt["status"] == "failed" and attempt["artifacts"] == {} and attempt["error"]["code"] == code
 
     monkeypatch.undo()
     retried = await client.post(f"{A}/{auth_id}/submit", headers=key)

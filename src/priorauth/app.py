@@ -34,9 +34,13 @@ def build_worker(db: Database, settings: Settings) -> Worker:
     return worker
 
 
-def _warm_code_sets() -> None:
+def _warm_up() -> None:
+    """Load ICD-10-CM and the PDF fonts once, off the request path."""
     from priorauth.codes import icd10_status
-    icd10_status("M17.11")  # loads ICD-10-CM once, off the request path
+    from priorauth.documents import preload_fonts
+
+    icd10_status("M17.11")
+    preload_fonts()
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -45,7 +49,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        threading.Thread(target=_warm_code_sets, daemon=True).start()
+        threading.Thread(target=_warm_up, daemon=True).start()
         if migrate:
             await upgrade_async(settings.effective_database_url)
         db = Database(settings.effective_database_url)

@@ -11,8 +11,7 @@ import uuid
 from typing import Any
 
 import structlog
-
-from priorauth.errors import ApiError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger("priorauth.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -38,7 +37,8 @@ class RequestContextMiddleware:
             return
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _SAFE_REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
+        # fullmatch, not match: `$` would also accept a trailing newline and echo it into a header.
+        request_id = given if _SAFE_REQUEST_ID.fullmatch(given) else f"req_{uuid.uuid4().hex}"
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status_holder = {"status": 0}
@@ -56,6 +56,12 @@ class RequestContextMiddleware:
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
 
+        query = scope.get("query_string", b"")
+        if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+            # No id or parameter of ours contains NUL, and PostgreSQL rejects it in any text value (a 500).
+            await reply(400, "bad_request", "The URL must not contain a NUL character (%00).")
+            return
+
         limit = self.max_upload_bytes if scope["path"].startswith(self.upload_prefixes) else self.max_json_bytes
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -70,7 +76,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise ApiError(413, "payload_too_large", f"The request body exceeds the limit of {limit} bytes.")
+                    # A Starlette HTTPException, not ApiError: FastAPI re-raises only that type from body
+                    # parsing and turns anything else into "400 There was an error parsing the body".
+                    raise StarletteHTTPException(413, f"The request body exceeds the limit of {limit} bytes.")
             return message
 
         try:

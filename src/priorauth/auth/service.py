@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -71,7 +70,7 @@ class Authenticator:
 
     def __init__(self, db: Database):
         self.db = db
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._cache: dict[tuple[str | None, str], tuple[float, Principal]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
         if not authorization:
@@ -84,14 +83,15 @@ class Authenticator:
         elif scheme.lower() == "basic":
             try:
                 client_id, _, secret = base64.b64decode(value, validate=True).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII input (a plain ValueError)
                 return None
         else:
             return None
         if not secret:
             return None
         digest = hash_secret(secret)
-        key = f"{client_id or ''}:{digest}"
+        # None (Bearer) and "" (Basic with an empty id) must not share a cache entry: the latter is a wrong id.
+        key = (client_id, digest)
         hit = self._cache.get(key)
         if hit and hit[0] > time.monotonic():
             return hit[1]

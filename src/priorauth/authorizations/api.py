@@ -84,7 +84,10 @@ async def preview_authorization(authorization_id: str, request: Request, who: Wh
 @router.post("/authorizations/{authorization_id}/submit", summary="Submit to the payer (three stages)")
 async def submit_authorization(authorization_id: str, request: Request, response: Response, who: Who,
                                idempotency_key: IdempotencyKey = None) -> dict:
-    return _with_etag(response, await service.submit(_db(request), who, authorization_id, idempotency_key))
+    result, replayed = await service.submit(_db(request), who, authorization_id, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return _with_etag(response, result)
 
 
 @router.post("/authorizations/{authorization_id}/cancel", summary="Cancel a non-terminal authorization")

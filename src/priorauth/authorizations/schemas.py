@@ -2,18 +2,40 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-AnswerScalar = Union[bool, int, float, Annotated[str, StringConstraints(max_length=4000)]]
+# Finite numbers only: NaN and Infinity are not JSON and PostgreSQL's JSONB refuses them.
+AnswerScalar = Union[bool, Annotated[int, Field(ge=-(2**53), le=2**53)], Annotated[float, Field(allow_inf_nan=False)],
+                     Annotated[str, StringConstraints(max_length=4000)]]
 AnswerValue = Union[AnswerScalar, Annotated[list[AnswerScalar], Field(max_length=50)], None]
+
+
+def _reject_nul(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key)
+            _reject_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _reject_nul(item)
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text and JSONB cannot hold NUL; refuse it at the edge on every backend alike.
+        _reject_nul(value)
+        return value
 
 
 class Identifier(Strict):

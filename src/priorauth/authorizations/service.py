@@ -102,13 +102,15 @@ def _touch(auth: Authorization) -> None:
 
 
 def _set_state(session: AsyncSession, auth: Authorization, workflow: str | None = None,
-               decision: str | None = None, reason: str | None = None) -> None:
+               decision: str | None = None, reason: str | None = None) -> bool:
     before = {"workflowState": auth.workflow_state, "decisionState": auth.decision_state}
     auth.workflow_state = workflow or auth.workflow_state
     auth.decision_state = decision or auth.decision_state
     after = {"workflowState": auth.workflow_state, "decisionState": auth.decision_state}
-    if before != after:
-        emit(session, auth, "prior_auth.status.changed", {"previous": before, "current": after, "reason": reason})
+    if before == after:
+        return False
+    emit(session, auth, "prior_auth.status.changed", {"previous": before, "current": after, "reason": reason})
+    return True
 
 
 async def _load(session: AsyncSession, who: Principal, auth_id: str, *, lock: bool = False) -> Authorization:
@@ -325,6 +327,10 @@ async def cancel(db: Database, who: Principal, auth_id: str, reason: str | None)
         _check("cancel", auth)
         _touch(auth)
         auth.cancelled_at = utcnow()
+        for action in await _open_actions(session, auth.id):
+            action.status, action.resolved_at = "resolved", auth.cancelled_at
+            action.resolution = {"resolvedBy": "system", "reason": "authorization cancelled"}
+            emit(session, auth, "prior_auth.action.resolved", {"actionId": action.id, "type": action.type})
         _set_state(session, auth, "cancelled", reason=reason or "cancelled by client")
         return await _render(session, auth)
 
@@ -335,7 +341,7 @@ async def list_events(db: Database, who: Principal, auth_id: str, limit: int, cu
     after = 0
     if cursor:
         raw = _cursor_decode(cursor)
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
             raise ApiError(400, "invalid_cursor", "The pagination cursor is malformed.")
         after = int(raw)
     async with db.read() as session:
@@ -346,8 +352,10 @@ async def list_events(db: Database, who: Principal, auth_id: str, limit: int, cu
             .order_by(AuthorizationEvent.sequence).limit(limit + 1))).scalars())
     has_more = len(rows) > limit
     page = rows[:limit]
+    # The cursor is returned even on the last page, so a client can poll for newer events from it.
+    last = page[-1].sequence if page else after
     return {"object": "list", "data": [event_json(e) for e in page],
-            "pagination": {"hasMore": has_more, "nextCursor": _cursor_encode(str(page[-1].sequence)) if has_more else None}}
+            "pagination": {"hasMore": has_more, "nextCursor": _cursor_encode(str(last)) if last else None}}
 
 
 async def list_actions(db: Database, who: Principal, auth_id: str, status: str | None) -> dict:
@@ -499,10 +507,12 @@ async def preview(db: Database, who: Principal, auth_id: str) -> dict:
     submittable = auth.workflow_state in states.ALLOWED_FROM["submit"] and not assessment.blocking \
         and not _payer_actions_open(blocking_actions)
     guidance = auth.questionnaire.get("supportingDocumentationGuidance") or []
-    answered = {k for k, v in (auth.case.get("answers") or {}).items() if v not in (None, "", [])}
+    answers = auth.case.get("answers") or {}
     visible = [q for q in assessment.questionnaire.question_states if q["state"] != "hidden"]
+    # A conditional document is needed when its yes/no question is shown and answered yes.
+    yes = {q["linkId"] for q in visible if answers.get(q["linkId"]) is True}
     requests = [{"source": "questionnaire", **g} for g in guidance
-                if not g.get("requiredWhen") or g["requiredWhen"] in answered]
+                if not g.get("requiredWhen") or g["requiredWhen"] in yes]
     requests += [{"source": "payer", "actionId": a.id, "description": doc}
                  for a in open_actions if a.type == "payer_request_for_information"
                  for doc in (a.details.get("requestedDocuments") or [])]
@@ -531,11 +541,13 @@ async def preview(db: Database, who: Principal, auth_id: str) -> dict:
 
 # ---------------------------------------------------------------- submit
 
-async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: str | None) -> dict:
-    """Stage 1 takes the lock and moves to `submitting`; stage 2 renders and sends; stage 3 records."""
+async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: str | None) -> tuple[dict, bool]:
+    """Stage 1 takes the lock and moves to `submitting`; stage 2 renders and sends; stage 3 records.
+    Returns (authorization with its submission, replayed)."""
     attempt_id, replay = await _submit_stage1(db, who, auth_id, idempotency_key)
     if replay:
-        return await _submission_result(db, who, auth_id, attempt_id, wait=True)
+        return await _submission_result(db, who, auth_id, attempt_id, wait=True), True
+    stage = "render_failed"
     try:
         async with db.read() as session:
             auth = await _load(session, who, auth_id)
@@ -546,17 +558,22 @@ async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: st
             compose.render_submission, auth.id, auth.case, auth.questionnaire,
             _assess(auth).questionnaire.question_states, attachments, parts, iso(submitted_at), attempt_id,
             channel.name)
+        stage = "channel_error"
         confirmation = await channel.send(Outbound(auth.id, attempt_id, auth.payer_id, packet))
+        stage = "persist_failed"
         await _submit_stage3(db, who, auth_id, attempt_id, channel.name, submitted_at, confirmation,
                              {"filled_form": form, "cover_sheet": cover, "submission_packet": packet})
     except Exception as exc:
-        await _submission_failed(db, auth_id, attempt_id, exc)
-        if isinstance(exc, compose.DocumentError):
-            raise ApiError(422, "document_unreadable", str(exc), details={"submissionAttemptId": attempt_id}) from None
+        unreadable = isinstance(exc, compose.DocumentError)
+        code = "document_unreadable" if unreadable else stage
+        await _submission_failed(db, auth_id, attempt_id, code, str(exc) if unreadable else None,
+                                 error_type=type(exc).__name__)
+        if unreadable:
+            raise ApiError(422, code, str(exc), details={"submissionAttemptId": attempt_id}) from None
         raise ApiError(502, "submission_failed", "The submission could not be completed; the authorization is "
                        "back in ready_to_submit and can be submitted again.", retryable=True,
-                       details={"submissionAttemptId": attempt_id}) from None
-    return await _submission_result(db, who, auth_id, attempt_id, wait=False)
+                       details={"submissionAttemptId": attempt_id, "stage": code}) from None
+    return await _submission_result(db, who, auth_id, attempt_id, wait=False), False
 
 
 async def _submit_stage1(db: Database, who: Principal, auth_id: str, key: str | None) -> tuple[str, bool]:
@@ -577,11 +594,13 @@ async def _submit_stage1(db: Database, who: Principal, auth_id: str, key: str | 
                     return attempt.id, True
             _check("submit", auth)
             assessment = _assess(auth)
+            sequence_before = auth.last_event_sequence
             open_actions = _sync_validation_actions(session, auth, await _open_actions(session, auth.id),
                                                     assessment.issues)
             if assessment.blocking or _payer_actions_open(open_actions):
-                _touch(auth)
                 _set_state(session, auth, "action_required", reason="submit found blocking issues")
+                if auth.last_event_sequence != sequence_before:  # only a visible change moves the version
+                    _touch(auth)
                 if assessment.blocking:
                     failure = ApiError(409, "validation_failed", "The authorization has blocking validation issues.",
                                        issues=[i.as_json() for i in assessment.issues],
@@ -645,10 +664,18 @@ async def _submit_stage3(db: Database, who: Principal, auth_id: str, attempt_id:
         _set_state(session, auth, "pending_payer", "pending", reason="submission committed")
 
 
-async def _submission_failed(db: Database, auth_id: str, attempt_id: str, exc: BaseException | str) -> None:
-    code = "interrupted" if isinstance(exc, str) else type(exc).__name__
-    message = exc if isinstance(exc, str) else "submission side effect failed"
-    log.warning("submission_failed", authorization_id=auth_id, attempt_id=attempt_id, error_type=code)
+_FAILURE_MESSAGES = {
+    "render_failed": "The submission documents could not be rendered.",
+    "channel_error": "The submission channel did not accept the packet.",
+    "persist_failed": "The submission could not be recorded.",
+    "interrupted": "The submission was interrupted before it completed.",
+}
+
+
+async def _submission_failed(db: Database, auth_id: str, attempt_id: str, code: str, message: str | None = None,
+                             *, error_type: str | None = None) -> None:
+    message = message or _FAILURE_MESSAGES[code]
+    log.warning("submission_failed", authorization_id=auth_id, attempt_id=attempt_id, code=code, error_type=error_type)
     async with db.write() as session:
         auth = await session.get(Authorization, auth_id, with_for_update=True)
         attempt = await session.get(SubmissionAttempt, attempt_id, with_for_update=True)
@@ -682,7 +709,7 @@ async def recover_stale_submissions(db: Database, older_than: timedelta) -> int:
         stale = (await session.execute(select(SubmissionAttempt.authorization_id, SubmissionAttempt.id).where(
             SubmissionAttempt.status == "submitting", SubmissionAttempt.started_at <= cutoff))).all()
     for auth_id, attempt_id in stale:
-        await _submission_failed(db, auth_id, attempt_id, "the submission was interrupted before it completed")
+        await _submission_failed(db, auth_id, attempt_id, "interrupted")
     if stale:
         log.warning("recovered_stale_submissions", count=len(stale))
     return len(stale)

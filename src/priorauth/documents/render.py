@@ -8,13 +8,13 @@ Fonts: DejaVu (when installed) covers accented Latin, Greek and Cyrillic names; 
 cannot draw (e.g. CJK) print as '?'. Without DejaVu, fpdf2's core fonts are used and text is folded
 to Latin-1.
 
-Speed (a form, a cover sheet and their packet take ~20 ms together, see the report in
-tests/documents): parsing and subsetting a TrueType font with fontTools costs ~200 ms, so each face
-is reduced once per process to a fixed repertoire, its metrics parsed once, and every document
-embeds that reduced face as is. Each embedded face still costs fpdf2 ~4 ms per document, so a
-document uses one face and draws bold by also stroking the glyph outlines (simulated bold) rather
-than embedding DejaVuSans-Bold too. Text is placed line by line with FPDF.text() and our own word
-wrap: cell()/multi_cell() cost 3x per line and multi_cell is quadratic in paragraph length.
+Speed (a typical form, cover sheet and their packet take ~25 ms of CPU together): parsing and
+subsetting a TrueType font with fontTools costs ~200 ms, so each face is reduced once per process
+to a fixed repertoire, its metrics parsed once, and every document embeds that reduced face as
+is. Each embedded face still costs fpdf2 ~4 ms per document, so a document uses one face and draws
+bold by also stroking the glyph outlines (simulated bold) rather than embedding DejaVuSans-Bold
+too. Text is placed line by line with FPDF.text() and our own word wrap: cell() costs 3x per line
+and multi_cell() is quadratic in paragraph length.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ _REPERTOIRE = [
     (0x25CF, 0x25CF), (0x2610, 0x2612), (0x2713, 0x2717),
 ]  # fmt: skip
 # Typography that NFKD does not fold, for fonts without it (core fonts are Latin-1 only).
-_PLAIN = str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"', "”": '"',
-                        "…": "...", "•": "*", "→": "->", "≤": "<=", "≥": ">=", "−": "-"})  # fmt: skip
+_PLAIN = str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "…": "...",
+                        "•": "*", "→": "->", "≤": "<=", "≥": ">=", "−": "-"})  # fmt: skip
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)  # creation date when the input gives none
 
 
@@ -160,6 +160,7 @@ def _attach(pdf: FPDF, family: str) -> frozenset[int]:
     face = _face(family)
     font = copy.copy(face.template)  # shares the read-only metrics; per-document state below
     font.i = len(pdf.fonts) + 1
+    font.desc = copy.copy(face.template.desc)  # fpdf2 writes object ids into it at output
     font.missing_glyphs = []
     font.subset = SubsetMap(font)
     font.ttfont = (
@@ -203,6 +204,8 @@ class _Doc(FPDF):
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(True, margin=15)
         self.footer_text = ""
+        self.clip = 0  # when set, row values longer than this are cut (the one-page cover)
+        self.stroke_bold = False
         self.unicode = _fonts_available()
         self.family = ""
         self.drawable = _LATIN1
@@ -220,13 +223,8 @@ class _Doc(FPDF):
         return _fit(text, self.drawable)
 
     def use(self, size: float, bold: bool = False) -> None:
-        if not self.unicode:
-            self.set_font(self.family, "B" if bold else "", size)
-            return
-        self.set_font(self.family, "", size)
-        # Simulated bold: fill and stroke the outlines, the stroke ~3% of the em.
-        self.text_mode = TextMode.FILL_STROKE if bold else TextMode.FILL
-        self.set_line_width(size * 0.0115 if bold else 0.2)
+        self.set_font(self.family, "B" if bold and not self.unicode else "", size)
+        self.stroke_bold = bold and self.unicode  # one face only: see line()
 
     def set_text_color(self, r: Any, g: int = -1, b: int = -1) -> None:
         super().set_text_color(r, g, b)
@@ -262,14 +260,21 @@ class _Doc(FPDF):
     def line(self, h: float, text: str, x: float | None = None, link: str = "",
              right: bool = False, advance: bool = True) -> None:  # fmt: skip
         """One line of text in a band of height h (a new page first if it would not fit)."""
-        if self.auto_page_break and self.y + h > self.page_break_trigger:
+        if self.auto_page_break and not self.in_footer and self.y + h > self.page_break_trigger:
             self.add_page()
         text = self.fit(text)
         x = self.l_margin if x is None else x
         if right:
             x = self.w - self.r_margin - self.width(text)
-        if text:
-            self.text(x, self.y + 0.5 * h + 0.3 * self.font_size, text)
+        baseline = self.y + 0.5 * h + 0.3 * self.font_size
+        if text and self.stroke_bold:
+            # Simulated bold: fill and stroke the outlines (stroke 4.5% of the em; fpdf2 takes
+            # a text stroke width in points). q/Q resets the mode, which text() does not do.
+            with self.local_context(text_mode=TextMode.FILL_STROKE,
+                                    line_width=0.045 * self.font_size_pt):  # fmt: skip
+                self.text(x, baseline, text)
+        elif text:
+            self.text(x, baseline, text)
         if link:
             self.link(x, self.y, self.width(text), h, link)
         if advance:
@@ -298,12 +303,18 @@ class _Doc(FPDF):
         self.line(6.5, text, self.l_margin + 1.5)
         self.y += 1
 
-    def row(self, label: str, value: str | None, label_w: float = 46) -> None:
-        if self.auto_page_break and self.y + 5 > self.page_break_trigger:
+    def keep(self, h: float) -> None:
+        """Start a new page unless h more millimetres fit on this one."""
+        if self.auto_page_break and self.y + h > self.page_break_trigger:
             self.add_page()
+
+    def row(self, label: str, value: str | None, bold: bool = False, label_w: float = 46) -> None:
+        self.keep(5)  # the label goes on the page of the value's first line
         self.use(9, bold=True)
         self.line(5, label, advance=False)
-        self.use(9)
+        self.use(9, bold)
+        if value and self.clip and len(value) > self.clip:
+            value = value[: self.clip - 3] + "..."
         if value:
             self.put(5, value, self.l_margin + label_w)
         else:
@@ -314,12 +325,13 @@ class _Doc(FPDF):
     def footer(self) -> None:
         if not self.footer_text:
             return
+        bold = self.stroke_bold  # fpdf2 restores font and colors after the footer, not this
         self.set_y(-11)
         self.use(7.5)
         self.set_text_color(100)
         self.line(4, self.footer_text, advance=False)
         self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="R")  # cell() fills in {nb}
-        self.set_text_color(0)
+        self.stroke_bold = bold
 
     def done(self) -> bytes:
         return bytes(self.output())
@@ -426,7 +438,7 @@ def _answer_text(value: Any, item: dict[str, Any]) -> str:
             for key in ("display", "title", "code", "reference", "url"):
                 if v.get(key):
                     return _s(v[key])
-            return json.dumps(v, sort_keys=True, ensure_ascii=False)
+            return json.dumps(v, sort_keys=True, ensure_ascii=False, default=str)
         return labels.get(v, v) if isinstance(v, str) else _s(v)
 
     values = value if isinstance(value, list) else [value]
@@ -510,24 +522,30 @@ def render_filled_form(
 
     doc.heading("Urgency")
     expedited = _s(case.get("urgency")).lower() == "expedited"
-    doc.row("Review", "EXPEDITED" if expedited else "Standard")
+    doc.row("Review", "EXPEDITED" if expedited else "Standard", bold=expedited)
 
     doc.heading("Questionnaire")
     items = {_s(i.get("linkId")): (i, g) for i, g in _walk(_d(questionnaire).get("item"))}
     shown_group: str | None = None
     indent = doc.l_margin + 5
-    for state in (_d(s) for s in _l(question_states)):
-        if state.get("state") == "hidden":
-            continue  # a question the payer's logic switched off is not part of this request
+    # A question the payer's logic switched off (hidden) is not part of this request.
+    visible = [s for s in map(_d, _l(question_states)) if s.get("state") != "hidden"]
+    if not visible:
+        doc.text_block("This form has no questions for this request.", 9, gray=120)
+    for state in visible:
         link_id = _s(state.get("linkId"))
         item, group = items.get(link_id, ({}, None))
-        if group and group != shown_group:
-            doc.y += 1
-            doc.text_block(group, 9.5, bold=True, gray=60)
-            shown_group = group
         text = _s(state.get("text") or item.get("text")) or link_id
         if state.get("state") == "required":
             text += " *"
+        # Keep a question (and a new group title) with the first line of its answer.
+        doc.use(9, bold=True)
+        new_group = group if group and group != shown_group else None
+        doc.keep(4.5 * len(doc.wrap(doc.fit(text), doc.epw)) + 4.5 + (5.75 if new_group else 0))
+        if new_group:
+            doc.y += 1
+            doc.text_block(new_group, 9.5, bold=True, gray=60)
+            shown_group = new_group
         # An answer the evaluator rejected does not count as given (answered: false).
         answer = _answer_text(answers.get(link_id), item) if state.get("answered", True) else ""
         doc.text_block(text, 9, bold=True)
@@ -573,7 +591,8 @@ def render_cover_sheet(
     case = _d(case)
     patient, coverage, service = (_d(case.get(k)) for k in ("patient", "coverage", "service"))
     doc = _Doc("Prior authorization fax cover sheet", _when(submitted_at))
-    doc.set_auto_page_break(False)  # one page by construction: the attachment list is capped
+    doc.set_auto_page_break(False)  # one page by construction: values and the list are capped
+    doc.clip = 150
     doc.add_page()
     doc.use(20, bold=True)
     doc.line(10, "FAX")
@@ -605,7 +624,7 @@ def render_cover_sheet(
     doc.row("Date of birth", _s(patient.get("dateOfBirth")))
     doc.row("Member ID", _s(coverage.get("memberId")))
     doc.row("Service", _service_line(service))
-    doc.row("Urgency", "EXPEDITED" if expedited else "Standard")
+    doc.row("Urgency", "EXPEDITED" if expedited else "Standard", bold=expedited)
 
     doc.heading("Submission")
     doc.row("Submission ID", _s(submission_id))
@@ -649,7 +668,6 @@ def render_cover_sheet(
 
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/tif": "image/tiff",
             "image/x-png": "image/png"}  # fmt: skip
-_IMAGE_MODES = {"1", "L", "RGB", "RGBA", "CMYK"}
 _IMAGE_MARGIN = 12.7
 
 
@@ -658,20 +676,21 @@ def _image_pages(data: bytes, kind: str) -> bytes:
     doc = _Doc("Attachment", _EPOCH, family=None)
     doc.set_auto_page_break(False)
     with Image.open(io.BytesIO(data)) as img:
+        size = img.size
+        # Decode now, so a truncated file fails here and not inside fpdf2. A JPEG goes in from
+        # its bytes, which fpdf2 embeds as is; checking it at 1/8 scale is enough and quick.
+        if kind == "image/jpeg":
+            img.draft(img.mode, (max(size[0] // 8, 1), max(size[1] // 8, 1)))
+        img.load()
         if kind == "image/tiff":
             frames: list[Any] = [frame.copy() for frame in ImageSequence.Iterator(img)]
         else:
-            img.load()  # decode now, so a truncated file fails here, not inside fpdf2
-            frames = [img]
-        for frame in frames:
-            w, h = frame.size
-            # PNG/JPEG go in from their bytes: fpdf2 then embeds a JPEG as is, not re-encoded.
-            source: Any = io.BytesIO(data) if kind != "image/tiff" else frame
-            if kind == "image/tiff" and frame.mode not in _IMAGE_MODES:
-                source = frame.convert("RGBA" if "transparency" in frame.info else "RGB")
+            frames = [io.BytesIO(data) if kind == "image/jpeg" else img]
+        for frame in frames:  # fpdf2 converts modes it cannot embed
+            w, h = frame.size if isinstance(frame, Image.Image) else size
             doc.add_page(orientation="L" if w > h else "P")
             box_w, box_h = doc.w - 2 * _IMAGE_MARGIN, doc.h - 2 * _IMAGE_MARGIN
-            doc.image(source, x=_IMAGE_MARGIN, y=_IMAGE_MARGIN, w=box_w, h=box_h,
+            doc.image(frame, x=_IMAGE_MARGIN, y=_IMAGE_MARGIN, w=box_w, h=box_h,
                       keep_aspect_ratio=True)  # fmt: skip
     return doc.done()
 
@@ -724,5 +743,8 @@ def build_packet(parts: list[tuple[str, bytes]]) -> bytes:
             raise DocumentError(f"{label} cannot be read: {exc}") from exc
     writer.add_metadata({"/Title": "Prior authorization packet", "/Producer": "priorauth"})
     out = io.BytesIO()
-    writer.write(out)
+    try:
+        writer.write(out)
+    except Exception as exc:  # pypdf reads some objects of the parts only now
+        raise DocumentError(f"packet cannot be written: {exc}") from exc
     return out.getvalue()

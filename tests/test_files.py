@@ -1,0 +1,203 @@
+"""POST /v1/files: type from magic bytes, limits, metadata and content round trip, filename hygiene."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+
+import pytest
+
+from priorauth.app import create_app
+from priorauth.auth.service import create_client
+from tests.cases import tiny_pdf
+from tests.conftest import http_client, make_settings
+from tests.test_errors import assert_envelope
+
+F = "/v1/files"
+SMALL_LIMIT = 1000
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+TIFF_LE = b"II*\x00\x08\x00\x00\x00\x00\x00"
+TIFF_BE = b"MM\x00*\x00\x00\x00\x08\x00\x00"
+TEXT = "Chart note: no relief from NSAIDs — 6 weeks. Schmerz ✓\n".encode()
+
+
+@pytest.fixture(scope="module")
+async def small_app(app, tmp_path_factory):
+    """The same backend as `app`, with max_file_bytes=1000."""
+    settings = make_settings(app.state.backend, tmp_path_factory.mktemp("small-files"),
+                             max_file_bytes=SMALL_LIMIT, worker_enabled=False)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def small(small_app):
+    created = await create_client(small_app.state.db, f"org-{uuid.uuid4().hex[:12]}", "tests", "provider")
+    async with http_client(small_app, created.secret) as c:
+        yield c
+
+
+async def upload(client, data: bytes, filename: str = "upload.bin", declared: str = "application/octet-stream"):
+    return await client.post(F, files={"file": (filename, data, declared)})
+
+
+# ---------------------------------------------------------------- detection by content
+
+@pytest.mark.parametrize("data, declared, detected", [
+    (tiny_pdf(), "image/png", "application/pdf"),
+    (PNG, "application/pdf", "image/png"),
+    (JPEG, "text/plain", "image/jpeg"),
+    (TIFF_LE, "application/pdf", "image/tiff"),
+    (TIFF_BE, "application/octet-stream", "image/tiff"),
+    (TEXT, "application/pdf", "text/plain"),
+], ids=["pdf", "png", "jpeg", "tiff-le", "tiff-be", "text"])
+async def test_type_comes_from_magic_bytes_not_the_declared_type(client, data, declared, detected):
+    response = await upload(client, data, "scan.dat", declared)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["contentType"] == detected
+    assert body["object"] == "file" and body["id"].startswith("file_")
+    assert body["size"] == len(data) and body["sha256"] == hashlib.sha256(data).hexdigest()
+    content = await client.get(f"{F}/{body['id']}/content")
+    assert content.headers["content-type"].split(";")[0] == detected
+
+
+@pytest.mark.parametrize("data", [
+    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00",  # Windows executable
+    b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8,  # ELF executable
+    b"PK\x03\x04\x14\x00\x00\x00",  # zip / docx
+    b"GIF89a\x01\x00\x01\x00\x00\x00\x00",  # an image type we do not take
+    b"\xff\xfe\xfdnot utf-8",  # binary without NUL, invalid UTF-8
+    b"plain text until a NUL\x00byte",
+    os.urandom(64) + b"\x00",
+], ids=["exe", "elf", "zip", "gif", "invalid-utf8", "text-with-nul", "random"])
+async def test_other_content_is_415(client, data):
+    response = await upload(client, data, "report.pdf", "application/pdf")
+    error = assert_envelope(response, 415, "unsupported_file_type")
+    assert "application/pdf" in error["message"]
+
+
+async def test_empty_file_is_422(client):
+    error = assert_envelope(await upload(client, b"", "empty.pdf", "application/pdf"), 422, "validation_failed")
+    assert [i["path"] for i in error["issues"]] == ["file"]
+
+
+# ---------------------------------------------------------------- limits
+
+async def test_file_at_the_limit_is_accepted_and_one_byte_more_is_413(small):
+    accepted = await upload(small, b"a" * SMALL_LIMIT, "limit.txt", "text/plain")
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["size"] == SMALL_LIMIT
+    error = assert_envelope(await upload(small, b"a" * (SMALL_LIMIT + 1), "over.txt"), 413, "payload_too_large")
+    assert str(SMALL_LIMIT) in error["message"]
+
+
+async def test_request_far_over_the_limit_is_413_before_parsing(small):
+    """Over max_file_bytes + 1 MiB of multipart overhead, the middleware refuses from Content-Length."""
+    response = await upload(small, b"a" * (SMALL_LIMIT + 1024 * 1024 + 10), "huge.txt")
+    assert_envelope(response, 413, "payload_too_large")
+
+
+# ---------------------------------------------------------------- round trip
+
+async def test_metadata_and_content_round_trip(client):
+    data = tiny_pdf("round trip")
+    uploaded = await upload(client, data, "Knee X-ray report.pdf", "application/pdf")
+    assert uploaded.status_code == 201, uploaded.text
+    body = uploaded.json()
+    assert set(body) == {"id", "object", "filename", "contentType", "size", "sha256", "createdAt"}
+    assert body["filename"] == "Knee X-ray report.pdf"
+    assert body["createdAt"].endswith("Z")
+
+    metadata = await client.get(f"{F}/{body['id']}")
+    assert metadata.status_code == 200
+    assert metadata.json() == body
+
+    content = await client.get(f"{F}/{body['id']}/content")
+    assert content.status_code == 200
+    assert content.content == data
+    assert hashlib.sha256(content.content).hexdigest() == body["sha256"]
+    assert content.headers["content-type"] == "application/pdf"
+    assert content.headers["content-disposition"] == 'attachment; filename="Knee X-ray report.pdf"'
+
+
+async def test_unknown_file_is_404(client, anon):
+    for path in (f"{F}/file_missing", f"{F}/file_missing/content"):
+        error = assert_envelope(await client.get(path), 404, "not_found")
+        assert error["details"] == {"resource": "file"}
+    assert_envelope(await anon.post(F, files={"file": ("a.txt", b"hi", "text/plain")}), 401, "unauthorized")
+
+
+# ---------------------------------------------------------------- malformed requests
+
+async def test_missing_file_field_is_422(client):
+    for kwargs in ({"data": {"other": "x"}}, {"files": {"upload": ("a.txt", b"hi", "text/plain")}},
+                   {"data": {"file": "not a file, a plain field"}},
+                   {"files": {"other": ("a.txt", b"hi", "text/plain")}, "data": {"x": "y"}}):
+        error = assert_envelope(await client.post(F, **kwargs), 422, "validation_failed")
+        assert [i["path"] for i in error["issues"]] == ["file"]
+
+
+@pytest.mark.parametrize("content, content_type", [
+    (b'{"file": "aGVsbG8="}', "application/json"),
+    (b"hello", "application/octet-stream"),
+    (b"hello", None),
+    (b"--xx\r\ngarbage", "multipart/form-data"),  # no boundary parameter
+    (b"garbage without any boundary", "multipart/form-data; boundary=xx"),
+    (b"--xx\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nunterminated",
+     "multipart/form-data; boundary=xx"),
+    (b"a=1&b=2", "application/x-www-form-urlencoded"),
+], ids=["json", "octet-stream", "no-content-type", "no-boundary", "garbage", "unterminated", "urlencoded"])
+async def test_non_multipart_or_broken_body_is_a_4xx_envelope(client, content, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = await client.post(F, content=content, headers=headers)
+    assert 400 <= response.status_code < 500, response.text
+    assert_envelope(response, response.status_code)
+
+
+async def test_two_files_is_a_4xx_envelope(client):
+    files = [("file", ("a.txt", b"one", "text/plain")), ("file", ("b.txt", b"two", "text/plain"))]
+    response = await client.post(F, files=files)
+    assert 400 <= response.status_code < 500, response.text
+    assert_envelope(response, response.status_code)
+
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._ -]{1,200}$")
+
+
+@pytest.mark.parametrize("given, stored", [
+    ("../../etc/passwd.txt", "passwd.txt"),
+    ("/var/tmp/../note.txt", "note.txt"),
+    ("C:\\Users\\ada\\Desktop\\note.txt", "note.txt"),
+    ("..", "upload"),
+    ("...", "upload"),
+    ("résumé<script>.txt", "r_sum_script_.txt"),
+    ("x" * 300 + ".txt", "x" * 200),
+    ('a"b;c\r\nX-Injected: 1.txt', None),  # the client percent-encodes some of it; only safe characters remain
+    ("\u202etxt.exe", None),
+])
+async def test_filename_is_sanitised(client, given, stored):
+    response = await upload(client, b"note", given, "text/plain")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert SAFE_NAME.match(body["filename"]), body["filename"]
+    if stored is not None:
+        assert body["filename"] == stored
+    content = await client.get(f"{F}/{body['id']}/content")
+    assert content.headers["content-disposition"] == f'attachment; filename="{body["filename"]}"'
+    assert "x-injected" not in content.headers
+
+
+async def test_raw_multipart_filename_with_quotes_and_path(client):
+    """Built by hand, so the server sees the filename exactly as a careless client would send it."""
+    body = (b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="..\\..\\win\\evil;x=\\"1.txt"\r\n'
+            b"Content-Type: application/pdf\r\n\r\nhello\r\n--b0undary--\r\n")
+    response = await client.post(F, content=body, headers={"Content-Type": "multipart/form-data; boundary=b0undary"})
+    assert response.status_code == 201, response.text
+    name = response.json()["filename"]
+    assert SAFE_NAME.match(name) and "\\" not in name and "/" not in name and not name.startswith("."), name
+    assert response.json()["contentType"] == "text/plain"
