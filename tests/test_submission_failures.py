@@ -64,8 +64,8 @@ async def test_failed_side_effect_records_failure_and_allows_retry(client, monke
 async def test_submission_stuck_after_crash_is_recovered_on_start(app, client, credentials):
     auth_id = (await client.post(A, json=complete_tka_case())).json()["id"]
     # Stage 1 commits, then the process "dies" before stages 2 and 3.
-    attempt_id, replay = await service._submit_stage1(app.state.db, _principal(credentials), auth_id, None)
-    assert not replay
+    attempt_id, snapshot = await service._submit_stage1(app.state.db, _principal(credentials), auth_id, None)
+    assert snapshot is not None
     assert (await client.get(f"{A}/{auth_id}")).json()["workflowState"] == "submitting"
     async with app.state.db.write() as session:
         await session.execute(update(SubmissionAttempt).where(SubmissionAttempt.id == attempt_id)

@@ -74,7 +74,8 @@ class Database:
             event.listen(self.writer.sync_engine, "begin", lambda c: c.exec_driver_sql("BEGIN IMMEDIATE"))
             event.listen(self.reader.sync_engine, "begin", lambda c: c.exec_driver_sql("BEGIN"))
         else:
-            self.writer = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pre-ping: it costs a round trip per checkout; recycling bounds stale connections instead.
+            self.writer = create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
             self.reader = self.writer
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from pypdf import PdfReader
 
+import priorauth.documents.render as render_module
+
 from priorauth.documents import (
     DocumentError,
     build_packet,
@@ -300,3 +302,11 @@ _state = st.dictionaries(st.sampled_from(["linkId", "text", "state", "answered"]
 def test_arbitrary_shapes_never_crash(case: Any, states: Any, answers: Any) -> None:
     assert pages(render_filled_form(case, {"item": states}, states, answers, case)) >= 1
     assert pages(render_cover_sheet(case, states, "x", "y", "z")) == 1
+
+
+def test_latin1_text_uses_standard_fonts_and_other_scripts_embed_dejavu() -> None:
+    latin = form(make_case("Zoë", "Ñúñez"))
+    assert b"/Helvetica" in latin and b"DejaVu" not in latin
+    if render_module._fonts_available():
+        cyrillic = form(make_case("Ōtsuka", "Дмитрий"))
+        assert b"DejaVu" in cyrillic and len(cyrillic) > len(latin)

@@ -544,14 +544,12 @@ async def preview(db: Database, who: Principal, auth_id: str) -> dict:
 async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: str | None) -> tuple[dict, bool]:
     """Stage 1 takes the lock and moves to `submitting`; stage 2 renders and sends; stage 3 records.
     Returns (authorization with its submission, replayed)."""
-    attempt_id, replay = await _submit_stage1(db, who, auth_id, idempotency_key)
-    if replay:
-        return await _submission_result(db, who, auth_id, attempt_id, wait=True), True
+    attempt_id, snapshot = await _submit_stage1(db, who, auth_id, idempotency_key)
+    if snapshot is None:
+        return await _submission_result(db, who, auth_id, attempt_id), True
+    auth, attachments, parts = snapshot
     stage = "render_failed"
     try:
-        async with db.read() as session:
-            auth = await _load(session, who, auth_id)
-            attachments, parts = await _attachment_parts(session, auth.id)
         channel = channel_for(auth.payer_id)
         submitted_at = utcnow()
         form, cover, packet = await asyncio.to_thread(
@@ -561,8 +559,8 @@ async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: st
         stage = "channel_error"
         confirmation = await channel.send(Outbound(auth.id, attempt_id, auth.payer_id, packet))
         stage = "persist_failed"
-        await _submit_stage3(db, who, auth_id, attempt_id, channel.name, submitted_at, confirmation,
-                             {"filled_form": form, "cover_sheet": cover, "submission_packet": packet})
+        return await _submit_stage3(db, who, auth_id, attempt_id, channel.name, submitted_at, confirmation,
+                                    {"filled_form": form, "cover_sheet": cover, "submission_packet": packet}), False
     except Exception as exc:
         unreadable = isinstance(exc, compose.DocumentError)
         code = "document_unreadable" if unreadable else stage
@@ -573,12 +571,15 @@ async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: st
         raise ApiError(502, "submission_failed", "The submission could not be completed; the authorization is "
                        "back in ready_to_submit and can be submitted again.", retryable=True,
                        details={"submissionAttemptId": attempt_id, "stage": code}) from None
-    return await _submission_result(db, who, auth_id, attempt_id, wait=False), False
 
 
-async def _submit_stage1(db: Database, who: Principal, auth_id: str, key: str | None) -> tuple[str, bool]:
-    """Returns (attempt id, is_replay). Raises for invalid states and validation failures (after committing
-    the validation actions those failures create)."""
+Snapshot = tuple[Authorization, list[dict], list[tuple[str, bytes]]]
+
+
+async def _submit_stage1(db: Database, who: Principal, auth_id: str, key: str | None) -> tuple[str, Snapshot | None]:
+    """Returns (attempt id, what to render), or (attempt id, None) when the key replays an attempt.
+    Raises for invalid states and validation failures (after committing the validation actions
+    those failures create)."""
     failure: ApiError | None = None
     try:
         async with db.write() as session:
@@ -591,7 +592,7 @@ async def _submit_stage1(db: Database, who: Principal, auth_id: str, key: str | 
                 if attempt is not None and attempt.authorization_id != auth.id:
                     raise _key_for_other_authorization(attempt.authorization_id)
                 if attempt is not None and (attempt.status != "failed" or auth.workflow_state != "ready_to_submit"):
-                    return attempt.id, True
+                    return attempt.id, None
             _check("submit", auth)
             assessment = _assess(auth)
             sequence_before = auth.last_event_sequence
@@ -622,6 +623,7 @@ async def _submit_stage1(db: Database, who: Principal, auth_id: str, key: str | 
                 _touch(auth)
                 _set_state(session, auth, "submitting", reason="submission started")
                 attempt_id = attempt.id
+                attachments, parts = await _attachment_parts(session, auth.id)
     except IntegrityError:
         # Another authorization took this key concurrently.
         async with db.read() as session:
@@ -635,7 +637,7 @@ async def _submit_stage1(db: Database, who: Principal, auth_id: str, key: str | 
         return await _submit_stage1(db, who, auth_id, key)
     if failure is not None:
         raise failure
-    return attempt_id, False
+    return attempt_id, (auth, attachments, parts)
 
 
 def _key_for_other_authorization(other_id: str) -> ApiError:
@@ -645,7 +647,7 @@ def _key_for_other_authorization(other_id: str) -> ApiError:
 
 
 async def _submit_stage3(db: Database, who: Principal, auth_id: str, attempt_id: str, channel: str,
-                         submitted_at: datetime, confirmation: dict, documents: dict[str, bytes]) -> None:
+                         submitted_at: datetime, confirmation: dict, documents: dict[str, bytes]) -> dict:
     async with db.write() as session:
         auth = await _load(session, who, auth_id, lock=True)
         attempt = await session.get(SubmissionAttempt, attempt_id, with_for_update=True)
@@ -662,6 +664,7 @@ async def _submit_stage3(db: Database, who: Principal, auth_id: str, attempt_id:
         emit(session, auth, "prior_auth.submission.submitted",
              {"submissionAttemptId": attempt_id, "channel": channel, "artifactIds": attempt.artifact_ids})
         _set_state(session, auth, "pending_payer", "pending", reason="submission committed")
+        return await _render(session, auth) | {"submission": attempt_json(attempt)}
 
 
 _FAILURE_MESSAGES = {
@@ -690,12 +693,13 @@ async def _submission_failed(db: Database, auth_id: str, attempt_id: str, code: 
             _set_state(session, auth, "ready_to_submit", reason="submission failed")
 
 
-async def _submission_result(db: Database, who: Principal, auth_id: str, attempt_id: str, wait: bool) -> dict:
+async def _submission_result(db: Database, who: Principal, auth_id: str, attempt_id: str) -> dict:
+    """The current result of an attempt; waits (bounded) while another request is still submitting it."""
     deadline = asyncio.get_running_loop().time() + SUBMIT_WAIT_SECONDS
     while True:
         async with db.read() as session:
             attempt = await session.get(SubmissionAttempt, attempt_id)
-            if attempt is not None and (attempt.status != "submitting" or not wait
+            if attempt is not None and (attempt.status != "submitting"
                                         or asyncio.get_running_loop().time() > deadline):
                 auth = await _load(session, who, auth_id)
                 return await _render(session, auth) | {"submission": attempt_json(attempt)}
