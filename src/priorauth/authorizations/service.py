@@ -473,11 +473,11 @@ async def _attachment_parts(session: AsyncSession, auth_id: str) -> tuple[list[d
     return [attachment_json(a, f) for a, f in rows], [(f.content_type, f.content) for _, f in rows]
 
 
-def _artifact(auth: Authorization, kind: str, purpose: str, content: bytes, attempt_id: str | None) -> Artifact:
+def _artifact(auth: Authorization, kind: str, purpose: str, pdf: compose.Pdf, attempt_id: str | None) -> Artifact:
     return Artifact(id=new_id("art"), organization_id=auth.organization_id, authorization_id=auth.id,
                     submission_attempt_id=attempt_id, kind=kind, purpose=purpose, content_type="application/pdf",
-                    size=len(content), sha256=hashlib.sha256(content).hexdigest(),
-                    page_count=compose.page_count(content), content=content, created_at=utcnow())
+                    size=len(pdf.content), sha256=hashlib.sha256(pdf.content).hexdigest(),
+                    page_count=pdf.pages, content=pdf.content, created_at=utcnow())
 
 
 # ---------------------------------------------------------------- preview
@@ -490,12 +490,12 @@ async def preview(db: Database, who: Principal, auth_id: str) -> dict:
         open_actions = await _open_actions(session, auth.id)
     assessment = _assess(auth)
     try:
-        form, packet = await asyncio.to_thread(compose.render_preview, auth.id, auth.case, auth.questionnaire,
-                                               assessment.questionnaire.question_states, parts)
+        documents = await asyncio.to_thread(compose.render_preview, auth.id, auth.case, auth.questionnaire,
+                                            assessment.questionnaire.question_states, parts)
     except compose.DocumentError as exc:
         raise ApiError(422, "document_unreadable", str(exc)) from None
-    form_artifact = _artifact(auth, "filled_form", "preview", form, None)
-    packet_artifact = _artifact(auth, "draft_packet", "preview", packet, None)
+    form_artifact = _artifact(auth, "filled_form", "preview", documents["filled_form"], None)
+    packet_artifact = _artifact(auth, "draft_packet", "preview", documents["draft_packet"], None)
     async with db.write() as session:
         # Keep only the newest preview: older previews are cache, not record.
         old = (await session.execute(select(Artifact).where(
@@ -552,15 +552,16 @@ async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: st
     try:
         channel = channel_for(auth.payer_id)
         submitted_at = utcnow()
-        form, cover, packet = await asyncio.to_thread(
+        documents = await asyncio.to_thread(
             compose.render_submission, auth.id, auth.case, auth.questionnaire,
             _assess(auth).questionnaire.question_states, attachments, parts, iso(submitted_at), attempt_id,
             channel.name)
         stage = "channel_error"
-        confirmation = await channel.send(Outbound(auth.id, attempt_id, auth.payer_id, packet))
+        confirmation = await channel.send(Outbound(auth.id, attempt_id, auth.payer_id,
+                                                   documents["submission_packet"].content))
         stage = "persist_failed"
         return await _submit_stage3(db, who, auth_id, attempt_id, channel.name, submitted_at, confirmation,
-                                    {"filled_form": form, "cover_sheet": cover, "submission_packet": packet}), False
+                                    documents), False
     except Exception as exc:
         unreadable = isinstance(exc, compose.DocumentError)
         code = "document_unreadable" if unreadable else stage
@@ -647,7 +648,7 @@ def _key_for_other_authorization(other_id: str) -> ApiError:
 
 
 async def _submit_stage3(db: Database, who: Principal, auth_id: str, attempt_id: str, channel: str,
-                         submitted_at: datetime, confirmation: dict, documents: dict[str, bytes]) -> dict:
+                         submitted_at: datetime, confirmation: dict, documents: dict[str, compose.Pdf]) -> dict:
     async with db.write() as session:
         auth = await _load(session, who, auth_id, lock=True)
         attempt = await session.get(SubmissionAttempt, attempt_id, with_for_update=True)

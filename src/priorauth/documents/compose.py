@@ -1,17 +1,27 @@
-"""The document sets the lifecycle produces, composed from the renderers (pure, CPU-bound: run in a thread)."""
+"""The document sets the lifecycle produces, composed from the renderers (pure, CPU-bound: run in a thread).
+
+Each document comes back with its page count, counted here in the worker thread so that parsing the
+PDFs again never runs on the event loop.
+"""
 from __future__ import annotations
 
 import io
+from typing import NamedTuple
 
 from pypdf import PdfReader
 
 from priorauth.documents.render import DocumentError, build_packet, render_cover_sheet, render_filled_form
 
-__all__ = ["DocumentError", "page_count", "render_preview", "render_submission"]
+__all__ = ["DocumentError", "Pdf", "render_preview", "render_submission"]
 
 
-def page_count(content: bytes) -> int:
-    return len(PdfReader(io.BytesIO(content)).pages)
+class Pdf(NamedTuple):
+    content: bytes
+    pages: int
+
+
+def _pdf(content: bytes) -> Pdf:
+    return Pdf(content, len(PdfReader(io.BytesIO(content)).pages))
 
 
 def _form(auth_id: str, case: dict, resolved: dict, question_states: list[dict]) -> bytes:
@@ -20,16 +30,17 @@ def _form(auth_id: str, case: dict, resolved: dict, question_states: list[dict])
 
 
 def render_preview(auth_id: str, case: dict, resolved: dict, question_states: list[dict],
-                   parts: list[tuple[str, bytes]]) -> tuple[bytes, bytes]:
-    """(filled form, draft packet); the draft packet is the form followed by the attachments."""
+                   parts: list[tuple[str, bytes]]) -> dict[str, Pdf]:
+    """The filled form and a draft packet (the form followed by the attachments)."""
     form = _form(auth_id, case, resolved, question_states)
-    return form, build_packet([("application/pdf", form), *parts])
+    return {"filled_form": _pdf(form), "draft_packet": _pdf(build_packet([("application/pdf", form), *parts]))}
 
 
 def render_submission(auth_id: str, case: dict, resolved: dict, question_states: list[dict],
                       attachments: list[dict], parts: list[tuple[str, bytes]], submitted_at: str,
-                      attempt_id: str, channel: str) -> tuple[bytes, bytes, bytes]:
-    """(filled form, cover sheet, packet = cover + form + attachments)."""
+                      attempt_id: str, channel: str) -> dict[str, Pdf]:
+    """The filled form, the cover sheet and the packet (cover + form + attachments)."""
     form = _form(auth_id, case, resolved, question_states)
     cover = render_cover_sheet({"id": auth_id, **case}, attachments, submitted_at, attempt_id, channel)
-    return form, cover, build_packet([("application/pdf", cover), ("application/pdf", form), *parts])
+    packet = build_packet([("application/pdf", cover), ("application/pdf", form), *parts])
+    return {"filled_form": _pdf(form), "cover_sheet": _pdf(cover), "submission_packet": _pdf(packet)}
