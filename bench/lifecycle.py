@@ -44,34 +44,11 @@ DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 A = "/v1/prior-auth/authorizations"
 CALLS = ("create", "patch", "submit", "approve")
 
-# ---- request bodies: a copy of tests/cases.py (tka_case with no answers, and TKA_ANSWERS) ----------------------
+# ---- request bodies: the sample case the tests and examples/lifecycle.sh use -----------------------------------
 
-VALID_NPI = "1234567893"
-
-TKA_CASE = {
-    "patient": {"firstName": "Ada", "lastName": "Lovelace", "dateOfBirth": "1956-04-12", "gender": "female",
-                "identifiers": [{"type": "mrn", "value": "MRN-1001"}],
-                "address": {"line": ["12 Elm St"], "city": "Springfield", "state": "IL", "postalCode": "62701"}},
-    "coverage": {"payerId": "payer_sandbox", "memberId": "W123456789", "groupNumber": "GRP-7",
-                 "planType": "commercial", "insuranceState": "IL"},
-    "providers": [{"role": "ordering", "firstName": "Grace", "lastName": "Hopper",
-                   "organizationName": "Springfield Orthopedics",
-                   "identifiers": [{"type": "npi", "value": VALID_NPI}]}],
-    "service": {"code": "27447", "codeSystem": "cpt", "requestedStartDate": "2026-12-01",
-                "requestedEndDate": "2027-02-28"},
-    "diagnoses": [{"code": "M17.11", "codeSystem": "icd_10"}],
-    "answers": {},
-    "urgency": "standard",
-    "externalId": "ehr-1001",
-}
-
-TKA_ANSWERS = {
-    "laterality": "right", "condition": "primary-oa", "icd10": "M17.11", "xray-done": True,
-    "xray-date": "2026-09-15", "kl-grade": 4, "xray-findings": ["joint-space-narrowing", "bone-on-bone"],
-    "pain-months": 18, "pain-score": 8, "adl-limitation": True, "conservative-weeks": 16,
-    "conservative-modalities": ["nsaids", "physical-therapy", "corticosteroid-injection"], "bmi": 31.4,
-    "active-infection": False, "setting": "inpatient",
-}
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TKA_CASE = json.loads((EXAMPLES / "tka-case.json").read_text())
+TKA_ANSWERS = json.loads((EXAMPLES / "tka-answers.json").read_text())["answers"]
 
 APPROVAL = {"type": "approval", "certificationNumber": "CERT-BENCH", "approvedStartDate": "2026-12-01",
             "approvedEndDate": "2027-02-28", "approvalExpiresAt": "2027-03-01T00:00:00Z"}

@@ -80,32 +80,11 @@ json() { printf '%s' "$1" > "$WORK/body.json"; echo "$WORK/body.json"; }
 
 # --------------------------------------------------------------------------- the case
 
-# The total-knee-arthroplasty case of tests/cases.py, without answers: creation succeeds in needs_input.
-CASE='{
-  "patient": {"firstName": "Ada", "lastName": "Lovelace", "dateOfBirth": "1956-04-12", "gender": "female",
-              "identifiers": [{"type": "mrn", "value": "MRN-1001"}],
-              "address": {"line": ["12 Elm St"], "city": "Springfield", "state": "IL", "postalCode": "62701"}},
-  "coverage": {"payerId": "payer_sandbox", "memberId": "W123456789", "groupNumber": "GRP-7",
-               "planType": "commercial", "insuranceState": "IL"},
-  "providers": [{"role": "ordering", "firstName": "Grace", "lastName": "Hopper",
-                 "organizationName": "Springfield Orthopedics",
-                 "identifiers": [{"type": "npi", "value": "1234567893"}]}],
-  "service": {"code": "27447", "codeSystem": "cpt", "requestedStartDate": "2026-12-01",
-              "requestedEndDate": "2027-02-28"},
-  "diagnoses": [{"code": "M17.11", "codeSystem": "icd_10"}],
-  "answers": {},
-  "urgency": "standard",
-  "externalId": "ehr-1001"
-}'
-
-# The complete answers to the total-knee-arthroplasty questionnaire (TKA_ANSWERS in tests/cases.py).
-ANSWERS='{"answers": {
-  "laterality": "right", "condition": "primary-oa", "icd10": "M17.11", "xray-done": true,
-  "xray-date": "2026-09-15", "kl-grade": 4, "xray-findings": ["joint-space-narrowing", "bone-on-bone"],
-  "pain-months": 18, "pain-score": 8, "adl-limitation": true, "conservative-weeks": 16,
-  "conservative-modalities": ["nsaids", "physical-therapy", "corticosteroid-injection"], "bmi": 31.4,
-  "active-infection": false, "setting": "inpatient"
-}}'
+# The total-knee-arthroplasty case, without answers (creation succeeds in needs_input), and the
+# complete questionnaire answers. The tests and the benchmark use the same two files.
+HERE="$(cd "$(dirname "$0")" && pwd)"
+CASE="$HERE/tka-case.json"
+ANSWERS="$HERE/tka-answers.json"
 
 call health 200 GET /health
 echo "priorauth at $BASE_URL: $(jget health status)"
@@ -113,18 +92,18 @@ echo
 
 # 1. Create. Idempotency-Key makes a retried create return the same authorization.
 call create 201 POST "$AUTHS" -H "Content-Type: application/json" \
-  -H "Idempotency-Key: lifecycle-$RUN-create" --data-binary @"$(json "$CASE")"
+  -H "Idempotency-Key: lifecycle-$RUN-create" --data-binary @"$CASE"
 AUTH_ID=$(jget create id)
 echo "authorization $AUTH_ID  (questionnaire: $(jget create sourceForm.id), ETag $(header create ETag))"
 show "1. create" create
 
 call create_again 201 POST "$AUTHS" -H "Content-Type: application/json" \
-  -H "Idempotency-Key: lifecycle-$RUN-create" --data-binary @"$(json "$CASE")"
+  -H "Idempotency-Key: lifecycle-$RUN-create" --data-binary @"$CASE"
 echo "   retried create with the same key -> $(jget create_again id), Idempotent-Replayed: $(header create_again Idempotent-Replayed)"
 
 # 2. Patch the answers (JSON merge patch), guarded by the version from the ETag.
 call patch 200 PATCH "$AUTHS/$AUTH_ID" -H "Content-Type: application/merge-patch+json" \
-  -H "If-Match: $(header create ETag)" --data-binary @"$(json "$ANSWERS")"
+  -H "If-Match: $(header create ETag)" --data-binary @"$ANSWERS"
 show "2. patch answers" patch
 
 # 3. Submit (filled form + cover sheet + packet are rendered and sent to the sandbox channel).

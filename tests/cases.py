@@ -2,38 +2,19 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
-VALID_NPI = "1234567893"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# One sample case for the tests, the benchmark and examples/lifecycle.sh.
+_TKA_CASE = json.loads((EXAMPLES / "tka-case.json").read_text())
+TKA_ANSWERS = json.loads((EXAMPLES / "tka-answers.json").read_text())["answers"]
 
 
 def tka_case(**overrides) -> dict:
-    body = {
-        "patient": {"firstName": "Ada", "lastName": "Lovelace", "dateOfBirth": "1956-04-12", "gender": "female",
-                    "identifiers": [{"type": "mrn", "value": "MRN-1001"}],
-                    "address": {"line": ["12 Elm St"], "city": "Springfield", "state": "IL", "postalCode": "62701"}},
-        "coverage": {"payerId": "payer_sandbox", "memberId": "W123456789", "groupNumber": "GRP-7",
-                     "planType": "commercial", "insuranceState": "IL"},
-        "providers": [{"role": "ordering", "firstName": "Grace", "lastName": "Hopper",
-                       "organizationName": "Springfield Orthopedics",
-                       "identifiers": [{"type": "npi", "value": VALID_NPI}]}],
-        "service": {"code": "27447", "codeSystem": "cpt", "requestedStartDate": "2026-12-01",
-                    "requestedEndDate": "2027-02-28"},
-        "diagnoses": [{"code": "M17.11", "codeSystem": "icd_10"}],
-        "answers": {},
-        "urgency": "standard",
-        "externalId": "ehr-1001",
-    }
+    body = copy.deepcopy(_TKA_CASE)
     body.update(copy.deepcopy(overrides))
     return body
-
-
-TKA_ANSWERS = {
-    "laterality": "right", "condition": "primary-oa", "icd10": "M17.11", "xray-done": True,
-    "xray-date": "2026-09-15", "kl-grade": 4, "xray-findings": ["joint-space-narrowing", "bone-on-bone"],
-    "pain-months": 18, "pain-score": 8, "adl-limitation": True, "conservative-weeks": 16,
-    "conservative-modalities": ["nsaids", "physical-therapy", "corticosteroid-injection"], "bmi": 31.4,
-    "active-infection": False, "setting": "inpatient",
-}
 
 
 def complete_tka_case(**overrides) -> dict:

@@ -183,3 +183,15 @@ def test_cli_rejects_invalid_role(tmp_path):
     output = done.stdout + done.stderr
     assert "role must be one of provider, reviewer, admin" in output
     assert "Traceback" not in output and "pa_sk_" not in output
+
+
+async def test_only_health_is_open_even_the_api_schema_needs_credentials(anon, client):
+    assert (await anon.get("/health")).status_code == 200
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        refused = await anon.get(path)
+        assert refused.status_code in (401, 404) and "error" in refused.json()
+    schema = (await client.get("/openapi.json")).json()
+    paths = set(schema["paths"])
+    assert {"/v1/prior-auth/authorizations", "/v1/prior-auth/authorizations/{authorization_id}/submit",
+            "/v1/files", "/v1/sandbox/prior-auth/authorizations/{authorization_id}/payer-events"} <= paths
+    assert "swagger-ui" in (await client.get("/docs")).text

@@ -4,12 +4,14 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -102,3 +104,14 @@ def test_worker_process_starts_and_stops_cleanly(tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     assert (tmp_path / "priorauth.db").exists()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the example uses curl")
+def test_the_curl_example_walks_a_case_to_approval(server, tmp_path):
+    base, secret, _ = server
+    script = Path(__file__).resolve().parent.parent / "examples" / "lifecycle.sh"
+    run = subprocess.run(["bash", str(script)], cwd=tmp_path, env={**os.environ, "BASE_URL": base, "SECRET": secret},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "prior_auth.completed" in run.stdout
+    assert len(PdfReader(tmp_path / "packet.pdf").pages) >= 3

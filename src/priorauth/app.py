@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from priorauth import errors, logging_setup
-from priorauth.auth.service import Authenticator
+from priorauth.auth.deps import principal
+from priorauth.auth.service import Authenticator, Principal
 from priorauth.authorizations.api import router as authorizations_router
 from priorauth.authorizations.service import recover_stale_submissions
 from priorauth.config import Settings, get_settings
@@ -66,8 +69,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 await task
             await db.dispose()
 
-    app = FastAPI(title="priorauth", version="0.1.0", lifespan=lifespan,
-                  description="Open-source prior-authorization engine. See docs/api.md.")
+    # The schema and its pages are served by our own routes below, so they need credentials too.
+    app = FastAPI(title="priorauth", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
+                  redoc_url=None, description="Open-source prior-authorization engine. See docs/api.md.")
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(RequestContextMiddleware, max_json_bytes=settings.max_json_bytes,
@@ -76,6 +80,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @app.get("/health", tags=["health"], summary="Liveness (no authentication)")
     async def health() -> dict:
         return {"status": "ok"}
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(_: Principal = Depends(principal)) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger(_: Principal = Depends(principal)) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="priorauth API")
 
     app.include_router(authorizations_router)
     app.include_router(files_router)
