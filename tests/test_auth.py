@@ -155,7 +155,7 @@ def test_cli_creates_client_and_stores_only_a_hash(cli_client):
         columns = [c[1] for c in db.execute("PRAGMA table_info(api_clients)")]
         rows = db.execute("SELECT * FROM api_clients").fetchall()
     assert len(rows) == 1
-    row = dict(zip(columns, rows[0]))
+    row = dict(zip(columns, rows[0], strict=True))
     assert (row["id"], row["organization_id"], row["role"], row["name"]) == (client_id, "acme", "reviewer",
                                                                            "EHR integration")
     assert row["secret_hash"] == hashlib.sha256(secret.encode()).hexdigest()

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from priorauth import errors, logging_setup
-from priorauth.auth.deps import principal
-from priorauth.auth.service import Authenticator, Principal
+from priorauth.auth.deps import Who
+from priorauth.auth.service import Authenticator
 from priorauth.authorizations.api import router as authorizations_router
 from priorauth.authorizations.service import recover_stale_submissions
 from priorauth.config import Settings, get_settings
@@ -82,11 +82,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         return {"status": "ok"}
 
     @app.get("/openapi.json", include_in_schema=False)
-    async def openapi(_: Principal = Depends(principal)) -> JSONResponse:
+    async def openapi(_: Who) -> JSONResponse:
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False)
-    async def swagger(_: Principal = Depends(principal)) -> HTMLResponse:
+    async def swagger(_: Who) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="priorauth API")
 
     app.include_router(authorizations_router)

@@ -14,7 +14,6 @@ from PIL import Image
 from pypdf import PdfReader
 
 import priorauth.documents.render as render_module
-
 from priorauth.documents import (
     DocumentError,
     build_packet,

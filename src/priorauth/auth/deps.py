@@ -1,7 +1,9 @@
 """FastAPI dependencies: who is calling, and may they."""
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from priorauth.auth.service import Principal
 from priorauth.errors import ApiError
@@ -24,3 +26,7 @@ def require_role(*roles: str):
             raise ApiError(403, "forbidden", f"This action needs the {' or '.join(roles)} role.")
         return who
     return check
+
+
+# The authenticated caller, as a route parameter annotation.
+Who = Annotated[Principal, Depends(principal)]

@@ -3,18 +3,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from pydantic import StringConstraints
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 
-from priorauth.auth.deps import principal
-from priorauth.auth.service import Principal
+from priorauth.auth.deps import Who
 from priorauth.authorizations import service
 from priorauth.authorizations.schemas import AttachmentCreate, CancelRequest, CaseFields, ResolveAction
 from priorauth.authorizations.states import DECISION_STATES, WORKFLOW_STATES
 from priorauth.errors import ApiError
 
 router = APIRouter(prefix="/v1/prior-auth", tags=["authorizations"])
-Who = Annotated[Principal, Depends(principal)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 

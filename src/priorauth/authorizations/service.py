@@ -25,7 +25,12 @@ from priorauth.auth.service import Principal
 from priorauth.authorizations import states
 from priorauth.authorizations.models import Action, Artifact, Attachment, Authorization, AuthorizationEvent
 from priorauth.authorizations.representation import (
-    action_json, artifact_json, attachment_json, attempt_json, authorization_json, event_json,
+    action_json,
+    artifact_json,
+    attachment_json,
+    attempt_json,
+    authorization_json,
+    event_json,
 )
 from priorauth.authorizations.schemas import ApprovalEvent, CaseFields, DenialEvent, MoreInfoEvent, ResolveAction
 from priorauth.authorizations.validation import CaseAssessment, Issue, assess

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from itertools import islice
 import threading
 import warnings
 from dataclasses import dataclass
+from itertools import islice
 from types import ModuleType
 
 # Letter, digit, alphanumeric, then an optional dot and 1-4 alphanumerics (incl. 7th-char

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from starlette.datastructures import UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
 
-from priorauth.auth.deps import principal
-from priorauth.auth.service import Principal
+from priorauth.auth.deps import Who
 from priorauth.errors import ApiError
 from priorauth.files import service
 
@@ -13,7 +12,7 @@ router = APIRouter(prefix="/v1/files", tags=["files"])
 
 
 @router.post("", status_code=201, summary="Upload a file (PDF, PNG, JPEG, TIFF or plain text)")
-async def upload_file(request: Request, who: Principal = Depends(principal)) -> dict:
+async def upload_file(request: Request, who: Who) -> dict:
     form = await request.form(max_files=1, max_fields=5)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
@@ -26,13 +25,13 @@ async def upload_file(request: Request, who: Principal = Depends(principal)) -> 
 
 
 @router.get("/{file_id}", summary="File metadata")
-async def get_file(file_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
+async def get_file(file_id: str, request: Request, who: Who) -> dict:
     async with request.app.state.db.read() as session:
         return service.file_json(await service.get_file(session, who, file_id))
 
 
 @router.get("/{file_id}/content", summary="File bytes", response_class=Response)
-async def get_file_content(file_id: str, request: Request, who: Principal = Depends(principal)) -> Response:
+async def get_file_content(file_id: str, request: Request, who: Who) -> Response:
     async with request.app.state.db.read() as session:
         row = await service.get_file(session, who, file_id, with_content=True)
     return Response(row.content, media_type=row.content_type,

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 
-from priorauth.auth.deps import principal
-from priorauth.auth.service import Principal
+from priorauth.auth.deps import Who
 from priorauth.authorizations import service
 from priorauth.authorizations.schemas import PayerEvent
 
@@ -15,7 +14,7 @@ router = APIRouter(prefix="/v1/sandbox/prior-auth", tags=["sandbox"])
 
 @router.post("/authorizations/{authorization_id}/payer-events", summary="Send a payer response (sandbox)")
 async def payer_event(authorization_id: str, event: Annotated[PayerEvent, Body()], request: Request,
-                      response: Response, who: Annotated[Principal, Depends(principal)]) -> dict:
+                      response: Response, who: Who) -> dict:
     result = await service.payer_event(request.app.state.db, who, authorization_id, event)
     response.headers["ETag"] = f'"{result["version"]}"'
     return result
