@@ -34,7 +34,8 @@ async def _reset_postgres(url: str) -> None:
 
 def make_settings(backend: str, data_dir, **overrides) -> Settings:
     url = _pg_url() if backend == "postgresql" else f"sqlite+aiosqlite:///{data_dir}/test.db"
-    return Settings(database_url=url, data_dir=data_dir, worker_poll_seconds=0.05, log_level="WARNING", **overrides)
+    return Settings(**{"database_url": url, "data_dir": data_dir, "worker_poll_seconds": 0.05, "log_level": "WARNING",
+                       **overrides})
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -209,16 +209,20 @@ async def test_streamed_json_body_over_limit_413(app, tmp_path, credentials):
             assert within.status_code == 201, within.text
 
 
-async def test_unhandled_exception_is_a_500_envelope_without_details():
-    """The last-resort handler in the middleware: no stack trace, no exception text, retryable."""
-    application = create_app(make_settings("sqlite", "/nonexistent-never-opened"))
+async def test_unhandled_exception_is_a_500_envelope_without_details(capsys):
+    """The last-resort handler in the middleware: no stack trace, no exception text, retryable;
+    the log names the error type and where it happened, never the message (it may quote PHI)."""
+    application = create_app(make_settings("sqlite", "/nonexistent-never-opened", log_level="INFO"))
 
     @application.get("/boom")
     async def boom() -> dict:
-        raise RuntimeError("secret internal detail")
+        raise RuntimeError("secret internal detail: patient Ada Lovelace")
 
     async with http_client(application) as c:
         response = await c.get("/boom", headers={"X-Request-Id": "boom-1"})
+    logged = capsys.readouterr().out
+    assert "unhandled_error" in logged and "RuntimeError" in logged and "test_errors.py" in logged
+    assert "Lovelace" not in logged and "secret internal detail" not in logged
     error = assert_envelope(response, 500, "internal_error")
     assert error["retryable"] is True
     assert response.json()["requestId"] == "boom-1"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -22,6 +23,12 @@ def _error_body(request_id: str, status: int, code: str, message: str, retryable
         "error": {"code": code, "message": message, "retryable": retryable, "details": {}, "issues": []},
         "requestId": request_id,
     }).encode()
+
+
+def code_location(exc: BaseException) -> list[str]:
+    """Where an exception was raised, as file:line frames. Never its message: database errors quote
+    the SQL parameters, which can be PHI."""
+    return [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}" for f in traceback.extract_tb(exc.__traceback__)][-8:]
 
 
 class RequestContextMiddleware:
@@ -85,7 +92,8 @@ class RequestContextMiddleware:
             await self.app(scope, limited_receive, send_with_id)
         except Exception as exc:  # the app's own handlers missed it; answer in the envelope anyway
             if status_holder["status"] == 0:
-                log.error("unhandled_error", error_type=type(exc).__name__, request_id=request_id, exc_info=exc)
+                log.error("unhandled_error", error_type=type(exc).__name__, request_id=request_id,
+                          where=code_location(exc))
                 await reply(500, "internal_error", "An unexpected error occurred.", True)
         finally:
             route = scope.get("route")
