@@ -53,19 +53,17 @@ _STATUS_CODES = {
 }
 
 
-def _issue_path(loc: tuple | list) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
-    return out or "body"
-
-
-def validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:
+def issues_from(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic errors as `{path, message, type}` issues; `path` like `providers[0].identifiers[1].value`."""
     issues = []
-    for err in exc.errors():
-        issues.append({"path": _issue_path(err.get("loc", ())), "message": err.get("msg", "invalid"),
-                       "type": err.get("type")})
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        if loc[:1] == ["body"]:
+            loc = loc[1:]
+        path = ""
+        for part in loc:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        issues.append({"path": path or "body", "message": err.get("msg", "invalid"), "type": err.get("type")})
     return issues
 
 
@@ -80,9 +78,9 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return envelope(request, 400, "invalid_json", "The request body is not valid JSON.",
-                            issues=validation_issues(exc))
+                            issues=issues_from(errors))
         return envelope(request, 422, "validation_failed", "The request is invalid.",
-                        issues=validation_issues(exc))
+                        issues=issues_from(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -36,7 +36,7 @@ from priorauth.authorizations.schemas import ApprovalEvent, CaseFields, DenialEv
 from priorauth.authorizations.validation import CaseAssessment, Issue, assess
 from priorauth.db import Database
 from priorauth.documents import compose
-from priorauth.errors import ApiError, not_found
+from priorauth.errors import ApiError, issues_from, not_found
 from priorauth.files.models import StoredFile
 from priorauth.ids import new_id
 from priorauth.outbox.service import enqueue
@@ -66,16 +66,6 @@ def _hash(value: Any) -> str:
 
 def _assess(auth: Authorization) -> CaseAssessment:
     return assess(auth.case, auth.questionnaire, _today())
-
-
-def _invalid(exc: ValidationError, prefix: str = "") -> ApiError:
-    issues = []
-    for err in exc.errors():
-        path = prefix
-        for part in err["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        issues.append({"path": path or "body", "message": err["msg"], "type": err["type"]})
-    return ApiError(422, "validation_failed", "The request is invalid.", issues=issues)
 
 
 def _transition_error(exc: states.InvalidTransition) -> ApiError:
@@ -309,7 +299,8 @@ async def patch(db: Database, who: Principal, auth_id: str, changes: dict, if_ma
         try:
             merged = _canonical(CaseFields.model_validate(merge_patch(auth.case, changes)))
         except ValidationError as exc:
-            raise _invalid(exc) from None
+            raise ApiError(422, "validation_failed", "The request is invalid.",
+                           issues=issues_from(exc.errors())) from None
         changed = sorted(k for k in set(merged) | set(auth.case) if merged.get(k) != auth.case.get(k))
         if not changed:
             return await _render(session, auth)
