@@ -97,15 +97,13 @@ def _touch(auth: Authorization) -> None:
 
 
 def _set_state(session: AsyncSession, auth: Authorization, workflow: str | None = None,
-               decision: str | None = None, reason: str | None = None) -> bool:
+               decision: str | None = None, reason: str | None = None) -> None:
     before = {"workflowState": auth.workflow_state, "decisionState": auth.decision_state}
     auth.workflow_state = workflow or auth.workflow_state
     auth.decision_state = decision or auth.decision_state
     after = {"workflowState": auth.workflow_state, "decisionState": auth.decision_state}
-    if before == after:
-        return False
-    emit(session, auth, "prior_auth.status.changed", {"previous": before, "current": after, "reason": reason})
-    return True
+    if before != after:
+        emit(session, auth, "prior_auth.status.changed", {"previous": before, "current": after, "reason": reason})
 
 
 async def _load(session: AsyncSession, who: Principal, auth_id: str, *, lock: bool = False) -> Authorization:
@@ -129,6 +127,12 @@ async def _render(session: AsyncSession, auth: Authorization, assessment: CaseAs
     return authorization_json(auth, assessment or _assess(auth), await _open_actions(session, auth.id))
 
 
+def _close_by_system(session: AsyncSession, auth: Authorization, action: Action, reason: str) -> None:
+    action.status, action.resolved_at = "resolved", utcnow()
+    action.resolution = {"resolvedBy": "system", "reason": reason}
+    emit(session, auth, "prior_auth.action.resolved", {"actionId": action.id, "type": action.type})
+
+
 def _sync_validation_actions(session: AsyncSession, auth: Authorization, open_actions: list[Action],
                              issues: list[Issue]) -> list[Action]:
     """Make the open validation_issue actions equal the current blocking issues; returns the open set."""
@@ -142,9 +146,7 @@ def _sync_validation_actions(session: AsyncSession, auth: Authorization, open_ac
             wanted.pop(action.issue_key)
             still_open.append(action)
         else:
-            action.status, action.resolved_at = "resolved", now
-            action.resolution = {"resolvedBy": "system", "reason": "issue no longer present"}
-            emit(session, auth, "prior_auth.action.resolved", {"actionId": action.id, "type": action.type})
+            _close_by_system(session, auth, action, "issue no longer present")
     for issue in wanted.values():
         action = Action(id=new_id("act"), organization_id=auth.organization_id, authorization_id=auth.id,
                         type="validation_issue", status="open", blocking=True, issue_key=issue.key,
@@ -324,9 +326,7 @@ async def cancel(db: Database, who: Principal, auth_id: str, reason: str | None)
         _touch(auth)
         auth.cancelled_at = utcnow()
         for action in await _open_actions(session, auth.id):
-            action.status, action.resolved_at = "resolved", auth.cancelled_at
-            action.resolution = {"resolvedBy": "system", "reason": "authorization cancelled"}
-            emit(session, auth, "prior_auth.action.resolved", {"actionId": action.id, "type": action.type})
+            _close_by_system(session, auth, action, "authorization cancelled")
         _set_state(session, auth, "cancelled", reason=reason or "cancelled by client")
         return await _render(session, auth)
 
@@ -419,9 +419,7 @@ async def add_attachment(db: Database, who: Principal, auth_id: str, file_id: st
 async def list_attachments(db: Database, who: Principal, auth_id: str) -> dict:
     async with db.read() as session:
         await _load(session, who, auth_id)
-        rows = (await session.execute(select(Attachment, StoredFile).join(StoredFile, StoredFile.id == Attachment.file_id)
-                                      .where(Attachment.authorization_id == auth_id).order_by(Attachment.id))).all()
-        return {"object": "list", "data": [attachment_json(a, f) for a, f in rows]}
+        return {"object": "list", "data": [attachment_json(a, f) for a, f in await _attachments(session, auth_id)]}
 
 
 async def delete_attachment(db: Database, who: Principal, auth_id: str, attachment_id: str) -> None:
@@ -461,11 +459,17 @@ async def get_attempt(db: Database, who: Principal, attempt_id: str) -> dict:
         return attempt_json(attempt)
 
 
+async def _attachments(session: AsyncSession, auth_id: str, *, with_content: bool = False) -> list:
+    """(attachment, file) rows of one authorization, oldest first."""
+    query = (select(Attachment, StoredFile).join(StoredFile, StoredFile.id == Attachment.file_id)
+             .where(Attachment.authorization_id == auth_id).order_by(Attachment.id))
+    if with_content:
+        query = query.options(undefer(StoredFile.content))
+    return list((await session.execute(query)).all())
+
+
 async def _attachment_parts(session: AsyncSession, auth_id: str) -> tuple[list[dict], list[tuple[str, bytes]]]:
-    rows = (await session.execute(
-        select(Attachment, StoredFile).join(StoredFile, StoredFile.id == Attachment.file_id)
-        .options(undefer(StoredFile.content)).where(Attachment.authorization_id == auth_id).order_by(Attachment.id)
-    )).all()
+    rows = await _attachments(session, auth_id, with_content=True)
     return [attachment_json(a, f) for a, f in rows], [(f.content_type, f.content) for _, f in rows]
 
 
@@ -543,15 +547,14 @@ async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: st
     attempt_id, snapshot = await _submit_stage1(db, who, auth_id, idempotency_key)
     if snapshot is None:
         return await _submission_result(db, who, auth_id, attempt_id), True
-    auth, attachments, parts = snapshot
+    auth, question_states, attachments, parts = snapshot
     stage = "render_failed"
     try:
         channel = channel_for(auth.payer_id)
         submitted_at = utcnow()
         documents = await asyncio.to_thread(
-            compose.render_submission, auth.id, auth.case, auth.questionnaire,
-            _assess(auth).questionnaire.question_states, attachments, parts, iso(submitted_at), attempt_id,
-            channel.name)
+            compose.render_submission, auth.id, auth.case, auth.questionnaire, question_states, attachments,
+            parts, iso(submitted_at), attempt_id, channel.name)
         stage = "channel_error"
         confirmation = await channel.send(Outbound(auth.id, attempt_id, auth.payer_id,
                                                    documents["submission_packet"].content))
@@ -570,7 +573,8 @@ async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: st
                        details={"submissionAttemptId": attempt_id, "stage": code}) from None
 
 
-Snapshot = tuple[Authorization, list[dict], list[tuple[str, bytes]]]
+# What stage 2 renders: the case, its question states, attachment metadata and attachment bytes.
+Snapshot = tuple[Authorization, list[dict], list[dict], list[tuple[str, bytes]]]
 
 
 async def _submit_stage1(db: Database, who: Principal, auth_id: str, key: str | None) -> tuple[str, Snapshot | None]:
@@ -634,7 +638,7 @@ async def _submit_stage1(db: Database, who: Principal, auth_id: str, key: str | 
         return await _submit_stage1(db, who, auth_id, key)
     if failure is not None:
         raise failure
-    return attempt_id, (auth, attachments, parts)
+    return attempt_id, (auth, assessment.questionnaire.question_states, attachments, parts)
 
 
 def _key_for_other_authorization(other_id: str) -> ApiError:
