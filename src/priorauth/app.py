@@ -22,6 +22,7 @@ from priorauth.files.api import router as files_router
 from priorauth.middleware import RequestContextMiddleware
 from priorauth.migrate import upgrade_async
 from priorauth.outbox.service import Worker
+from priorauth.review.api import router as review_router
 from priorauth.sandbox.api import router as sandbox_router
 
 
@@ -38,12 +39,14 @@ def build_worker(db: Database, settings: Settings) -> Worker:
 
 
 def _warm_up() -> None:
-    """Load ICD-10-CM and the PDF fonts once, off the request path."""
+    """Load ICD-10-CM, the PDF fonts and the clinical NLP once, off the request path."""
     from priorauth.codes import icd10_status
     from priorauth.documents import preload_fonts
+    from priorauth.review.engine import extractor
 
     icd10_status("M17.11")
     preload_fonts()
+    extractor()
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -92,4 +95,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(authorizations_router)
     app.include_router(files_router)
     app.include_router(sandbox_router)
+    app.include_router(review_router)
     return app

@@ -1,4 +1,4 @@
-"""The `priorauth` command: serve, worker, migrate, clients."""
+"""The `priorauth` command: serve, worker, migrate, clients, npi."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +15,8 @@ from priorauth.config import get_settings
 app = typer.Typer(help="priorauth: an open-source prior-authorization engine.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients (credentials).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+npi_app = typer.Typer(help="The local NPI registry (the public CMS NPPES file).", no_args_is_help=True)
+app.add_typer(npi_app, name="npi")
 console = Console()
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Where embedded SQLite lives (PRIORAUTH_DATA_DIR).")]
@@ -129,3 +131,51 @@ def clients_create(org: Annotated[str, typer.Option(help="Organization id (creat
         console.print(f"error: {exc}", style="red")
         raise typer.Exit(2) from None
     _print_client(created, "API client created:")
+
+
+@npi_app.command("import")
+def npi_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                                    help="NPPES NPI dissemination CSV (npidata_pfile_*.csv, "
+                                                         "or its .zip), or the deactivation report as CSV.")],
+               batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Rows per transaction.")] = 5000,
+               data_dir: DataDir = None) -> None:
+    """Load or update the local NPI table from an NPPES file (streamed; migrations are applied first)."""
+    import time
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from priorauth.codes.nppes import import_nppes
+    from priorauth.codes.nppes_file import NppesFormatError
+    from priorauth.db import Database
+
+    _use_data_dir(data_dir)
+    progress = Progress(TextColumn("importing NPIs"), BarColumn(), DownloadColumn(),
+                        TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(), console=console)
+    task = progress.add_task("import", total=None, rows=0)
+
+    def on_progress(rows: int, done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total or None, rows=rows)
+
+    async def main():
+        await _prepare(bootstrap=False)
+        db = Database(get_settings().effective_database_url)
+        try:
+            with progress:
+                return await import_nppes(db, file, batch_size=batch_size, progress=on_progress)
+        finally:
+            await db.dispose()
+
+    started = time.perf_counter()
+    try:
+        summary = asyncio.run(main())
+    except NppesFormatError as exc:
+        console.print(f"error: {exc}", style="red")
+        raise typer.Exit(2) from None
+    elapsed = time.perf_counter() - started
+    console.print(f"{summary.layout} file: {summary.rows_read:,} rows read, {summary.upserted:,} upserted, "
+                  f"{summary.skipped:,} skipped in {elapsed:.1f} s")
+    shown = summary.bad_rows[:20]
+    for bad in shown:
+        console.print(f"  line {bad.line}: {bad.reason}", style="yellow", highlight=False)
+    if summary.skipped > len(shown):
+        console.print(f"  ... and {summary.skipped - len(shown):,} more skipped rows", style="yellow")

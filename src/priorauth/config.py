@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     submission_stale_seconds: float = 60.0
     worker_enabled: bool = True  # run the outbox worker inside `serve`
     worker_poll_seconds: float = 0.5
+    # Ask the public NPPES API about an NPI the local table lacks (off: reviews stay offline).
+    nppes_live: bool = False
     log_json: bool = False
     log_level: str = "INFO"
 

@@ -1,9 +1,11 @@
-"""The error envelope of the lifecycle face, and the handlers that make every failure use it.
+"""The error shapes of the faces, and the handlers that make every failure use its face's shape.
 
-`{"error": {"code", "message", "retryable", "details", "issues"}, "requestId"}`
+The lifecycle face: `{"error": {"code", "message", "retryable", "details", "issues"}, "requestId"}`.
+The review face (`/api/...`) keeps FastAPI's `{"detail": ...}`, as its reference document shows.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,6 +30,51 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
         self.retryable, self.details, self.issues = retryable, details or {}, issues or []
         self.headers = headers
+
+
+class DetailError(Exception):
+    """A failure on a `{"detail": ...}` face, with its HTTP status."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+DETAIL_PREFIX = "/api/"
+
+
+def detail_face(path: str) -> bool:
+    return path.startswith(DETAIL_PREFIX)
+
+
+def _detail(status: int, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _echo(value: Any, depth: int = 0) -> Any:
+    """The offending input as strict JSON: NaN and Infinity as text, undecodable bytes replaced, and
+    nesting cut at 20 levels (a deeply nested body must not exhaust the stack)."""
+    if depth > 20:
+        return "..."
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
+    if isinstance(value, dict):
+        return {_echo(str(k)): _echo(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_echo(v, depth + 1) for v in value]
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
+    return str(value)
+
+
+def _fastapi_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic errors in the reference's shape: type, loc, msg, input (no ctx or url)."""
+    return [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg"), "input": _echo(e.get("input"))}
+            for e in errors]
 
 
 def not_found(kind: str, ident: str) -> ApiError:
@@ -68,14 +115,22 @@ def issues_from(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(DetailError)
+    async def _detail_error(request: Request, exc: DetailError) -> JSONResponse:
+        return _detail(exc.status, exc.detail)
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if detail_face(request.url.path):
+            return _detail(exc.status, exc.message, exc.headers)
         return envelope(request, exc.status, exc.code, exc.message, retryable=exc.retryable,
                         details=exc.details, issues=exc.issues, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
+        if detail_face(request.url.path):
+            return _detail(422, _fastapi_errors(errors))
         if any(e.get("type") == "json_invalid" for e in errors):
             return envelope(request, 400, "invalid_json", "The request body is not valid JSON.",
                             issues=issues_from(errors))
@@ -84,6 +139,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if detail_face(request.url.path):
+            return _detail(exc.status_code, exc.detail, getattr(exc, "headers", None))
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404 and message == "Not Found":

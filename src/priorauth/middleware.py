@@ -14,11 +14,15 @@ from typing import Any
 import structlog
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from priorauth.errors import detail_face
+
 log = structlog.get_logger("priorauth.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _error_body(request_id: str, status: int, code: str, message: str, retryable: bool) -> bytes:
+def _error_body(request_id: str, path: str, status: int, code: str, message: str, retryable: bool) -> bytes:
+    if detail_face(path):
+        return json.dumps({"detail": message}).encode()
     return json.dumps({
         "error": {"code": code, "message": message, "retryable": retryable, "details": {}, "issues": []},
         "requestId": request_id,
@@ -58,7 +62,7 @@ class RequestContextMiddleware:
             await send(message)
 
         async def reply(status: int, code: str, message: str, retryable: bool = False) -> None:
-            body = _error_body(request_id, status, code, message, retryable)
+            body = _error_body(request_id, scope["path"], status, code, message, retryable)
             await send_with_id({"type": "http.response.start", "status": status, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})

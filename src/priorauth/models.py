@@ -1,10 +1,13 @@
 """Every table, imported in one place so metadata (and Alembic) see them all."""
 from priorauth.auth.models import ApiClient, Organization
 from priorauth.authorizations.models import Action, Artifact, Attachment, Authorization, AuthorizationEvent
+from priorauth.codes.models import NpiRecord
 from priorauth.db import Base
 from priorauth.files.models import StoredFile
 from priorauth.outbox.models import OutboxMessage
+from priorauth.review.models import AuthorizationNumberCounter, Review, ReviewDecision
 from priorauth.submissions.models import SubmissionAttempt
 
 __all__ = ["Action", "ApiClient", "Artifact", "Attachment", "Authorization", "AuthorizationEvent", "Base",
-           "Organization", "OutboxMessage", "StoredFile", "SubmissionAttempt"]
+           "AuthorizationNumberCounter", "NpiRecord", "Organization", "OutboxMessage", "Review", "ReviewDecision",
+           "StoredFile", "SubmissionAttempt"]

@@ -1,8 +1,10 @@
 """Code sets: ICD-10-CM (lazy, from simple_icd_10_cm), NPI check digit, CPT/HCPCS/NDC formats.
 
-Pure functions; the only I/O is the one-time ICD-10-CM load on first lookup.
+Pure functions; the only I/O is the one-time ICD-10-CM load on first lookup. The local NPPES
+table (import and NPI status, which need the database) lives in `priorauth.codes.nppes`.
 """
 
+from priorauth.codes.diagnosis import diagnosis_validation
 from priorauth.codes.formats import (
     cpt_is_valid_format,
     hcpcs_is_valid_format,
@@ -16,6 +18,7 @@ __all__ = [
     "Icd10Status",
     "cpt_is_valid_format",
     "diagnosis_code_problem",
+    "diagnosis_validation",
     "hcpcs_is_valid_format",
     "icd10_status",
     "ndc_normalize",

@@ -1,0 +1,1 @@
+"""Clinical review: the multi-agent review (compliance, clinical, coverage, synthesis) and the human decision."""
