@@ -43,11 +43,12 @@ def review(request: dict, extractor, procedures: list[dict] | None = None) -> di
     matched = policies.match(request)
     policy = matched.policy if matched else None
     mentions = sum(len(v) for v in extraction.values() if isinstance(v, list))
+    literature = policies.literature(policy) if policy else []
     return {
         "diagnosis_validation": diagnoses,
         "procedure_validation": procedures if procedures is not None else procedure_validation(request["procedure_codes"]),
         "clinical_extraction": extraction,
-        "literature_support": policies.literature(policy) if policy else [],
+        "literature_support": literature,
         "clinical_trials": policies.trials(policy) if policy else [],
         "clinical_summary": _summary(request, diagnoses, extraction),
         "tool_results": [
@@ -55,6 +56,6 @@ def review(request: dict, extractor, procedures: list[dict] | None = None) -> di
             {"tool": "clinical_nlp", "source": "medspaCy ConText with prior-authorization rules (local)",
              "mentions": mentions},
             {"tool": "policy_citations", "source": "priorauth policy library (offline)",
-             "citations": len(policies.literature(policy)) if policy else 0},
+             "citations": len(literature)},
         ],
     }
