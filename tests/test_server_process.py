@@ -115,3 +115,20 @@ def test_the_curl_example_walks_a_case_to_approval(server, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "prior_auth.completed" in run.stdout
     assert len(PdfReader(tmp_path / "packet.pdf").pages) >= 3
+
+
+def test_hitl_walkthrough_example_runs_against_the_server(server):
+    """examples/hitl_prior_auth.py, unchanged, against the running server (agent and reviewer clients)."""
+    base, _, tmp_path = server
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PRIORAUTH_DATABASE_URL")}
+    secrets = {}
+    for role in ("provider", "reviewer"):
+        done = subprocess.run([sys.executable, "-m", "priorauth", "clients", "create", "--org", "default", "--name",
+                               role, "--role", role], env={**env, "PRIORAUTH_DATA_DIR": str(tmp_path / "data")},
+                              capture_output=True, text=True, timeout=60)
+        secrets[role] = re.search(r"secret:\s+(\S+)", done.stdout).group(1)
+    example = Path(__file__).resolve().parent.parent / "examples" / "hitl_prior_auth.py"
+    run = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=120, env={
+        **env, "BASE_URL": base, "AGENT_SECRET": secrets["provider"], "REVIEWER_SECRET": secrets["reviewer"]})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "FAILED" not in run.stdout and run.stdout.strip().endswith("walkthrough complete")

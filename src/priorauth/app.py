@@ -24,6 +24,8 @@ from priorauth.migrate import upgrade_async
 from priorauth.outbox.service import Worker
 from priorauth.review.api import router as review_router
 from priorauth.sandbox.api import router as sandbox_router
+from priorauth.workflows.api import router as workflows_router
+from priorauth.workflows.service import expire_approvals
 
 
 def build_worker(db: Database, settings: Settings) -> Worker:
@@ -35,6 +37,7 @@ def build_worker(db: Database, settings: Settings) -> Worker:
         await recover_stale_submissions(db, stale)
 
     worker.periodic.append(recover_submissions)
+    worker.periodic.append(expire_approvals)
     return worker
 
 
@@ -96,4 +99,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(files_router)
     app.include_router(sandbox_router)
     app.include_router(review_router)
+    app.include_router(workflows_router)
     return app

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 0.5
     # Ask the public NPPES API about an NPI the local table lacks (off: reviews stay offline).
     nppes_live: bool = False
+    # Workflow control plane: a pending approval is auto-rejected after this many seconds (24 h).
+    approval_ttl: float = Field(24 * 3600, gt=0)
+    # Set to the reviewer portal's base URL to return approval_url on gates that need approval.
+    portal_base_url: str = ""
     log_json: bool = False
     log_level: str = "INFO"
 

@@ -2,6 +2,7 @@
 
 The lifecycle face: `{"error": {"code", "message", "retryable", "details", "issues"}, "requestId"}`.
 The review face (`/api/...`) keeps FastAPI's `{"detail": ...}`, as its reference document shows.
+The workflow control plane (`/api/v1/...`): `{"error": {"code": "UPPER_SNAKE", "message", ...fields}}`.
 """
 from __future__ import annotations
 
@@ -40,11 +41,29 @@ class DetailError(Exception):
         self.status, self.detail = status, detail
 
 
-DETAIL_PREFIX = "/api/"
+class CodedError(Exception):
+    """A failure on the workflow face: an UPPER_SNAKE code and the fields its reference names."""
+
+    def __init__(self, status: int, code: str, message: str, /, **fields: Any):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+def coded_face(path: str) -> bool:
+    return path.startswith("/api/v1/")
 
 
 def detail_face(path: str) -> bool:
-    return path.startswith(DETAIL_PREFIX)
+    return path.startswith("/api/") and not coded_face(path)
+
+
+def coded_body(code: str, message: str, /, **fields: Any) -> dict:
+    return {"error": {"code": code, "message": message, **fields}}
+
+
+def _coded(status: int, code: str, message: str, headers: dict[str, str] | None = None, /,
+           **fields: Any) -> JSONResponse:
+    return JSONResponse(coded_body(code, message, **fields), status_code=status, headers=headers)
 
 
 def _detail(status: int, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -115,6 +134,10 @@ def issues_from(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(CodedError)
+    async def _coded_error(request: Request, exc: CodedError) -> JSONResponse:
+        return _coded(exc.status, exc.code, exc.message, None, **exc.fields)
+
     @app.exception_handler(DetailError)
     async def _detail_error(request: Request, exc: DetailError) -> JSONResponse:
         return _detail(exc.status, exc.detail)
@@ -123,6 +146,8 @@ def install(app: FastAPI) -> None:
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         if detail_face(request.url.path):
             return _detail(exc.status, exc.message, exc.headers)
+        if coded_face(request.url.path):
+            return _coded(exc.status, exc.code.upper(), exc.message, exc.headers)
         return envelope(request, exc.status, exc.code, exc.message, retryable=exc.retryable,
                         details=exc.details, issues=exc.issues, headers=exc.headers)
 
@@ -131,6 +156,9 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         if detail_face(request.url.path):
             return _detail(422, _fastapi_errors(errors))
+        if coded_face(request.url.path):
+            return _coded(400, "VALIDATION_ERROR", "The request is invalid.", None,
+                          issues=[{"field": i["path"], "message": i["message"]} for i in issues_from(errors)])
         if any(e.get("type") == "json_invalid" for e in errors):
             return envelope(request, 400, "invalid_json", "The request body is not valid JSON.",
                             issues=issues_from(errors))
@@ -145,5 +173,7 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route for {request.method} {request.url.path}"
+        if coded_face(request.url.path):
+            return _coded(exc.status_code, code.upper(), message, getattr(exc, "headers", None))
         return envelope(request, exc.status_code, code, message,
                         retryable=exc.status_code in (429, 503), headers=getattr(exc, "headers", None))

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from priorauth.errors import detail_face
+from priorauth.errors import coded_body, coded_face, detail_face
 
 log = structlog.get_logger("priorauth.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -23,6 +23,8 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def _error_body(request_id: str, path: str, status: int, code: str, message: str, retryable: bool) -> bytes:
     if detail_face(path):
         return json.dumps({"detail": message}).encode()
+    if coded_face(path):
+        return json.dumps(coded_body(code.upper(), message)).encode()
     return json.dumps({
         "error": {"code": code, "message": message, "retryable": retryable, "details": {}, "issues": []},
         "requestId": request_id,

@@ -7,7 +7,16 @@ from priorauth.files.models import StoredFile
 from priorauth.outbox.models import OutboxMessage
 from priorauth.review.models import AuthorizationNumberCounter, Review, ReviewDecision
 from priorauth.submissions.models import SubmissionAttempt
+from priorauth.workflows.models import (
+    Workflow,
+    WorkflowApproval,
+    WorkflowAuditEntry,
+    WorkflowPolicy,
+    WorkflowPolicyVersion,
+    WorkflowStep,
+)
 
 __all__ = ["Action", "ApiClient", "Artifact", "Attachment", "Authorization", "AuthorizationEvent", "Base",
            "AuthorizationNumberCounter", "NpiRecord", "Organization", "OutboxMessage", "Review", "ReviewDecision",
-           "StoredFile", "SubmissionAttempt"]
+           "StoredFile", "SubmissionAttempt", "Workflow", "WorkflowApproval", "WorkflowAuditEntry", "WorkflowPolicy",
+           "WorkflowPolicyVersion", "WorkflowStep"]

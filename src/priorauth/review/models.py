@@ -18,7 +18,7 @@ class Review(Base):
     recommendation: Mapped[str] = mapped_column(String(32))
     confidence: Mapped[float] = mapped_column(Float)
     confidence_level: Mapped[str] = mapped_column(String(8))
-    response: Mapped[dict] = deferred(mapped_column(JSONType))
+    response: Mapped[dict] = deferred(mapped_column(JSONType, nullable=False))
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_reviews_org_reviewed", "organization_id", "reviewed_at"),)
@@ -42,7 +42,7 @@ class ReviewDecision(Base):
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
     letter: Mapped[dict] = mapped_column(JSONType)  # the letter fields, without the PDF
     # The letter as issued: kept byte for byte, since it is what the provider received.
-    letter_pdf: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    letter_pdf: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
 
     __table_args__ = (UniqueConstraint("organization_id", "authorization_number"),)
 

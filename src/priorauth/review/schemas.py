@@ -5,20 +5,19 @@ Messages keep the reference's wording: pydantic prefixes a ValueError with "Valu
 """
 from __future__ import annotations
 
-import math
 import re
 from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from priorauth.plain import check_plain
 from priorauth.timeutil import utcnow
 
 ICD10 = re.compile(r"^[A-TV-Z][0-9][A-Z0-9](?:\.[A-Z0-9]{1,4})?$")  # U codes are reserved by WHO
 PROCEDURE = re.compile(r"^([0-9]{4}[0-9A-Z]|[A-Z][0-9]{4})$")  # CPT, CPT Category III, HCPCS Level II
 _DOB = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 MIN_RATIONALE = 20
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _codes(value: list[str], field: str, pattern: re.Pattern, invalid: str, example: str) -> list[str]:
@@ -32,34 +31,13 @@ def _codes(value: list[str], field: str, pattern: re.Pattern, invalid: str, exam
     return codes
 
 
-def _check_plain(data: Any) -> Any:
-    """Refuse what JSON parsing lets through but no database or JSON answer can hold: NaN and Infinity,
-    NUL characters and lone surrogates. Iterative, so deep nesting cannot exhaust the stack."""
-    stack = [data]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("numbers must be finite (no NaN or Infinity)")
-        if isinstance(value, str):
-            if "\x00" in value:
-                raise ValueError("text must not contain NUL characters")
-            if not value.isascii() and _SURROGATE.search(value):
-                raise ValueError("text must be valid Unicode (no lone surrogates)")
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return data
-
-
 class Plain(BaseModel):
     """A request body of this face: only finite numbers and valid text anywhere inside it."""
 
     @model_validator(mode="before")
     @classmethod
     def _plain(cls, data: Any) -> Any:
-        return _check_plain(data)
+        return check_plain(data)
 
 
 class PriorAuthRequest(Plain):
@@ -105,7 +83,7 @@ class _Open(BaseModel):
 
 
 class Span(_Open):
-    text: str = ""
+    text: str
     start: int = Field(0, ge=0)
     end: int = Field(0, ge=0)
 

@@ -130,7 +130,7 @@ def decide(request: dict, compliance: dict, clinical: dict, coverage: dict) -> d
         "coverage_criteria_not_met": [_evidence(c) for c in criteria if c.get("status") != "MET"],
         "missing_documentation": [g["what"] for g in gaps],
         "documentation_gaps": gaps,
-        "policy_references": [f"{policy['citation']} — {policy['title']}"] if policy.get("citation") else [],
+        "policy_references": [f"{policy['citation']} — {policy.get('title', '')}"] if policy.get("citation") else [],
         "disclaimer": DISCLAIMER,
         "assessment_confidence": round(avg_criteria),
         "criteria_met_count": f"{len(met)}/{len(criteria)}",

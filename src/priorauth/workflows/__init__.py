@@ -1,0 +1,1 @@
+"""Workflow control plane: workflows, step gates, policies, approvals, idempotency keys."""
