@@ -258,7 +258,10 @@ async def _policies_of(session, organization_id: str):
 
 async def _step(session, db: Database, wf: Workflow, step_id: str, body: GateRequest | None, now: datetime):
     """The step row, locked; a first gate creates it (concurrent first gates: one insert wins, all lock it)."""
-    if body is not None:
+    query = (select(WorkflowStep).where(WorkflowStep.workflow_id == wf.id, WorkflowStep.step_id == step_id)
+             .with_for_update().execution_options(populate_existing=True))
+    step = (await session.execute(query)).scalar_one_or_none()
+    if step is None and body is not None:
         dialect = sqlite if db.is_sqlite else postgresql
         await session.execute(dialect.insert(WorkflowStep.__table__).values(
             workflow_id=wf.id, step_id=step_id, organization_id=wf.organization_id, step_name=body.step_name,
@@ -266,8 +269,7 @@ async def _step(session, db: Database, wf: Workflow, step_id: str, body: GateReq
             idempotency_key=body.idempotency_key, gate_count=0, completion_count=0, first_attempt_at=now,
             last_attempt_at=now, policy_ids=[], holds=0, tokens_in=0, tokens_out=0, cost_micro_usd=0,
         ).on_conflict_do_nothing(index_elements=["workflow_id", "step_id"]))
-    query = select(WorkflowStep).where(WorkflowStep.workflow_id == wf.id, WorkflowStep.step_id == step_id)
-    step = (await session.execute(query.with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
+        step = (await session.execute(query)).scalar_one_or_none()
     if step is None:
         raise not_found("step", step_id)
     return step
