@@ -86,17 +86,10 @@ async def measure(url: str, secret: str, args: argparse.Namespace) -> dict:
 
 
 async def amain(args: argparse.Namespace) -> dict:
-    server = lifecycle.Server(argparse.Namespace(database=args.database, database_url=args.database_url,
-                                                 workers=args.workers, keep_data=False))
-    try:
-        if args.database == "postgresql":
-            await lifecycle.reset_postgres(args.database_url, args.force_reset)
-        secret = server.create_client()
-        server.start()
-        await server.wait_healthy(120)
-        return await measure(server.url, secret, args)
-    finally:
-        server.stop()
+    async def run_measure(url: str, secret: str) -> dict:
+        return await measure(url, secret, args)
+
+    return await lifecycle.with_server(args.database, args.database_url, args.workers, args.force_reset, run_measure)
 
 
 def main() -> int:

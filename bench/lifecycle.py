@@ -420,6 +420,21 @@ class Server:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+async def with_server(database: str, database_url: str | None, workers: int, force_reset: bool, measure):
+    """Run `measure(url, secret)` against a fresh `priorauth serve` (PostgreSQL reset first), then stop it."""
+    server = Server(argparse.Namespace(database=database, database_url=database_url, workers=workers,
+                                       keep_data=False))
+    try:
+        if database == "postgresql":
+            await reset_postgres(database_url, force_reset)
+        secret = server.create_client()
+        server.start()
+        await server.wait_healthy(120)
+        return await measure(server.url, secret)
+    finally:
+        server.stop()
+
+
 # ---- the lifecycle ---------------------------------------------------------------------------------------------
 
 @dataclass

@@ -94,20 +94,13 @@ async def http(url: str, secret: str, requests: list[dict], count: int, concurre
 
 
 async def serve_and_measure(args: argparse.Namespace, requests: list[dict]) -> list[dict]:
-    server = lifecycle.Server(argparse.Namespace(database=args.database, database_url=args.database_url,
-                                                 workers=args.workers, keep_data=False))
-    try:
-        if args.database == "postgresql":
-            await lifecycle.reset_postgres(args.database_url, args.force_reset)
-        secret = server.create_client()
-        server.start()
-        await server.wait_healthy(120)
-        results = [await http(server.url, secret, requests, args.requests, 1)]
+    async def measure(url: str, secret: str) -> list[dict]:
+        results = [await http(url, secret, requests, args.requests, 1)]
         if args.concurrency > 1:
-            results.append(await http(server.url, secret, requests, args.requests, args.concurrency))
+            results.append(await http(url, secret, requests, args.requests, args.concurrency))
         return results
-    finally:
-        server.stop()
+
+    return await lifecycle.with_server(args.database, args.database_url, args.workers, args.force_reset, measure)
 
 
 def main() -> int:
