@@ -24,7 +24,8 @@ async def test_every_event_has_an_outbox_row_in_order(app, client):
     rows = await _rows(app, key=auth_id)
     events = (await client.get(f"/v1/prior-auth/authorizations/{auth_id}/events")).json()["data"]
     assert [r.payload["eventId"] for r in rows] == [e["id"] for e in events]
-    assert all(r.topic == "prior_auth.event" and r.status == "pending" for r in rows)
+    # The worker fans events out to webhooks, so a row may already be done.
+    assert all(r.topic == "prior_auth.event" and r.status in ("pending", "done") for r in rows)
 
 
 async def test_a_rolled_back_change_leaves_no_outbox_row(app, credentials):

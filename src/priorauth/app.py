@@ -15,7 +15,7 @@ from priorauth import errors, logging_setup
 from priorauth.auth.deps import Who
 from priorauth.auth.service import Authenticator
 from priorauth.authorizations.api import router as authorizations_router
-from priorauth.authorizations.service import recover_stale_submissions
+from priorauth.authorizations.service import EVENT_TOPIC, recover_stale_submissions
 from priorauth.config import Settings, get_settings
 from priorauth.db import Database
 from priorauth.files.api import router as files_router
@@ -24,6 +24,8 @@ from priorauth.migrate import upgrade_async
 from priorauth.outbox.service import Worker
 from priorauth.review.api import router as review_router
 from priorauth.sandbox.api import router as sandbox_router
+from priorauth.webhooks.api import router as webhooks_router
+from priorauth.webhooks.delivery import Deliverer, fan_out
 from priorauth.workflows.api import router as workflows_router
 from priorauth.workflows.service import expire_approvals
 
@@ -38,6 +40,8 @@ def build_worker(db: Database, settings: Settings) -> Worker:
 
     worker.periodic.append(recover_submissions)
     worker.periodic.append(expire_approvals)
+    worker.on(EVENT_TOPIC, fan_out)  # webhooks: one delivery row per subscribed endpoint
+    worker.companions.append(Deliverer(db, settings))  # webhook delivery runs as long as the worker
     return worker
 
 
@@ -100,4 +104,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(sandbox_router)
     app.include_router(review_router)
     app.include_router(workflows_router)
+    app.include_router(webhooks_router)
     return app

@@ -3,14 +3,29 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def parse_schedule(text: str) -> tuple[float, ...]:
+    """`"5,30,120"` -> (5.0, 30.0, 120.0); empty means no retries. Each wait must be >= 0."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        waits = tuple(float(part) for part in parts)
+    except ValueError:
+        raise ValueError("webhook_retry_schedule must be comma-separated seconds") from None
+    if any(not (0 <= wait < 10**7) for wait in waits):
+        raise ValueError("webhook_retry_schedule waits must be between 0 and 10,000,000 seconds")
+    return waits
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRIORAUTH_", extra="ignore", populate_by_name=True)
 
+    # production: webhook URLs must be https and public (SSRF guard); development allows local receivers.
+    env: Literal["development", "production"] = "development"
     data_dir: Path = Path.home() / ".priorauth"
     # Empty means embedded SQLite under data_dir.
     database_url: str = Field("", validation_alias=AliasChoices("DATABASE_URL", "PRIORAUTH_DATABASE_URL"))
@@ -26,8 +41,23 @@ class Settings(BaseSettings):
     approval_ttl: float = Field(24 * 3600, gt=0)
     # Set to the reviewer portal's base URL to return approval_url on gates that need approval.
     portal_base_url: str = ""
+    # Webhook delivery: the waits (seconds, comma-separated) after each failed attempt; when they
+    # run out the delivery is failed. Each wait gets +-10 % jitter.
+    webhook_retry_schedule: str = "5,30,120,600,1800,3600,10800,21600"
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_batch: int = Field(50, ge=1, le=1000)
     log_json: bool = False
     log_level: str = "INFO"
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    @property
+    def retry_schedule(self) -> tuple[float, ...]:
+        return parse_schedule(self.webhook_retry_schedule)
 
     @property
     def effective_database_url(self) -> str:

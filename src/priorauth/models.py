@@ -7,6 +7,7 @@ from priorauth.files.models import StoredFile
 from priorauth.outbox.models import OutboxMessage
 from priorauth.review.models import AuthorizationNumberCounter, Review, ReviewDecision
 from priorauth.submissions.models import SubmissionAttempt
+from priorauth.webhooks.models import WebhookDelivery, WebhookEndpoint
 from priorauth.workflows.models import (
     Workflow,
     WorkflowApproval,
@@ -18,5 +19,5 @@ from priorauth.workflows.models import (
 
 __all__ = ["Action", "ApiClient", "Artifact", "Attachment", "Authorization", "AuthorizationEvent", "Base",
            "AuthorizationNumberCounter", "NpiRecord", "Organization", "OutboxMessage", "Review", "ReviewDecision",
-           "StoredFile", "SubmissionAttempt", "Workflow", "WorkflowApproval", "WorkflowAuditEntry", "WorkflowPolicy",
+           "StoredFile", "SubmissionAttempt", "WebhookDelivery", "WebhookEndpoint", "Workflow", "WorkflowApproval", "WorkflowAuditEntry", "WorkflowPolicy",
            "WorkflowPolicyVersion", "WorkflowStep"]

@@ -12,7 +12,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import exists, or_, select, update
@@ -26,6 +26,14 @@ from priorauth.timeutil import utcnow
 log = structlog.get_logger("priorauth.outbox")
 Handler = Callable[[Database, OutboxMessage], Awaitable[None]]
 Periodic = Callable[[Database], Awaitable[Any]]
+
+
+class Loop(Protocol):
+    """Another background loop that lives as long as the worker (e.g. webhook delivery)."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 MAX_ATTEMPTS = 12
 LEASE = timedelta(seconds=60)
@@ -51,6 +59,7 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.handlers: dict[str, Handler] = {}
         self.periodic: list[Periodic] = []
+        self.companions: list[Loop] = []
         self._stop = asyncio.Event()
 
     def on(self, topic: str, handler: Handler) -> None:
@@ -113,6 +122,15 @@ class Worker:
 
     async def run(self) -> None:
         log.info("worker_started", worker=self.name)
+        companions = [asyncio.create_task(loop.run()) for loop in self.companions]
+        try:
+            await self._loop()
+        finally:
+            for loop in self.companions:
+                loop.stop()
+            await asyncio.gather(*companions, return_exceptions=True)
+
+    async def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 handled = await self.run_once()

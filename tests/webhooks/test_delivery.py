@@ -1,0 +1,372 @@
+"""Webhook delivery end to end: a real receiver on a real port verifies every signature.
+
+The receiver is a small ASGI app served by uvicorn in a background thread. Standard Webhooks
+signatures are checked with the `standardwebhooks` library; `akute` ones with a plain HMAC here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import random
+import socket
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+import uvicorn
+from sqlalchemy import func, select, update
+from standardwebhooks.webhooks import Webhook
+
+from priorauth.outbox.models import OutboxMessage
+from priorauth.webhooks.delivery import fan_out, retry_wait
+from priorauth.webhooks.models import WebhookDelivery
+from tests.cases import TKA_ANSWERS, tka_case
+
+A = "/v1/prior-auth/authorizations"
+W = "/v1/webhooks/endpoints"
+FAST = "0.05,0.05,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1"
+
+
+class Receiver:
+    """Records every request; per path it can fail every n-th request or all of them."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.fail_every: dict[str, int] = {}
+        self.always_fail: set[str] = set()
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = scope["path"]
+        with self._lock:
+            n = self._counts[path] = self._counts.get(path, 0) + 1
+            every = self.fail_every.get(path)
+            status = 500 if path in self.always_fail or (every and n % every == 0) else 200
+            self.requests.append({"path": path, "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
+                                  "body": body, "status": status})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"patient Jane Doe" if status >= 400 else b"ok"})
+
+    def accepted(self, path: str) -> list[dict]:
+        return [r for r in self.requests if r["path"] == path and r["status"] == 200]
+
+
+@contextmanager
+def serving(app):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "receiver did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture
+def receiver():
+    app = Receiver()
+    with serving(app) as base:
+        app.base = base
+        yield app
+
+
+@pytest.fixture
+def fast_retries(app, monkeypatch):
+    # The delivery loop reads the schedule from the app's settings on every attempt.
+    monkeypatch.setattr(app.state.settings, "webhook_retry_schedule", FAST)
+
+
+async def eventually(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.05)
+
+
+def verify_standard(secret: str, request: dict) -> dict:
+    return Webhook(secret).verify(request["body"], request["headers"])
+
+
+def verify_akute(secret: str, request: dict) -> dict:
+    header = request["headers"]["x-akute-signature"]
+    fields = [item.split("=", 1) for item in header.split(",")]
+    timestamp = next(v for k, v in fields if k == "t")
+    assert abs(int(timestamp) - time.time()) < 300
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected = hmac.new(key, f"{timestamp}.".encode() + request["body"], hashlib.sha256).hexdigest()
+    assert any(k == "v1" and hmac.compare_digest(v, expected) for k, v in fields), "bad akute signature"
+    return json.loads(request["body"])
+
+
+async def subscribe(client, url: str, **fields) -> dict:
+    response = await client.post(W, json={"url": url, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def drive_to_approval(client) -> str:
+    auth_id = (await client.post(A, json=tka_case())).json()["id"]
+    patched = await client.patch(f"{A}/{auth_id}", json={"answers": TKA_ANSWERS})
+    assert patched.status_code == 200, patched.text
+    submitted = await client.post(f"{A}/{auth_id}/submit", headers={"Idempotency-Key": f"s-{auth_id}"})
+    assert submitted.status_code == 200, submitted.text
+    approved = await client.post(f"/v1/sandbox/prior-auth/authorizations/{auth_id}/payer-events",
+                                 json={"type": "approval", "certificationNumber": "CERT-1"})
+    assert approved.status_code == 200, approved.text
+    return auth_id
+
+
+async def events_of(client, auth_id: str) -> list[dict]:
+    return (await client.get(f"{A}/{auth_id}/events", params={"limit": 100})).json()["data"]
+
+
+async def test_every_event_arrives_signed_and_in_order_despite_failures(client, receiver, fast_retries):
+    receiver.fail_every = {"/standard": 3, "/akute": 3}
+    standard = await subscribe(client, f"{receiver.base}/standard")
+    akute = await subscribe(client, f"{receiver.base}/akute", signing="akute")
+    auth_ids = [await drive_to_approval(client), await drive_to_approval(client)]
+    expected = {a: [e["id"] for e in await events_of(client, a)] for a in auth_ids}
+    total = sum(len(ids) for ids in expected.values())
+    assert total >= 10
+
+    for path in ("/standard", "/akute"):
+        await eventually(lambda p=path: len({r["headers"]["webhook-id"] for r in receiver.accepted(p)}) >= total)
+    assert any(r["status"] == 500 for r in receiver.requests)  # retries really happened
+
+    for path, endpoint, check in (("/standard", standard, verify_standard), ("/akute", akute, verify_akute)):
+        bodies = [check(endpoint["secret"], r) for r in receiver.requests if r["path"] == path]
+        accepted = [json.loads(r["body"]) for r in receiver.accepted(path)]
+        assert len(bodies) > len(accepted)  # the failed attempts were signed too
+        for auth_id, ids in expected.items():
+            got = [b for b in accepted if b["data"]["authorization"]["id"] == auth_id]
+            assert [b["id"] for b in got] == ids  # each event once, in sequence order
+            assert [b["data"]["authorization"]["sequence"] for b in got] == list(range(1, len(ids) + 1))
+        last = [b for b in accepted if b["type"] == "prior_auth.status.changed"][-1]
+        assert last["data"]["authorization"]["workflowState"] == "completed"
+        assert set(last) == {"id", "type", "createdAt", "data"} and last["createdAt"].endswith("Z")
+        assert set(last["data"]["authorization"]) == {"id", "workflowState", "decisionState", "externalId",
+                                                      "payerId", "version", "sequence"}
+
+    # A retried delivery keeps its webhook-id; the delivery log shows attempts, codes, latency.
+    retried = next(r for r in receiver.requests if r["path"] == "/standard" and r["status"] == 500)
+    again = [r for r in receiver.accepted("/standard")
+             if r["headers"]["webhook-id"] == retried["headers"]["webhook-id"]]
+    assert len(again) == 1 and again[0]["body"] == retried["body"]
+    async def all_delivered():
+        log = (await client.get(f"{W}/{standard['id']}/deliveries", params={"limit": 100})).json()["data"]
+        return log if {d["status"] for d in log} == {"delivered"} else None
+    log = await eventually(all_delivered)  # the outcome is recorded just after the receiver answers
+    assert len(log) == total
+    assert any(d["attempts"] == 2 for d in log) and all(d["responseCode"] == 200 for d in log)
+    assert all(d["latencyMs"] is not None and d["deliveredAt"] for d in log)
+
+
+async def test_event_type_filter_and_disabled_endpoints(client, receiver, fast_retries):
+    await subscribe(client, f"{receiver.base}/status", eventTypes=["prior_auth.status.changed"])
+    await subscribe(client, f"{receiver.base}/off", enabled=False)
+    auth_id = await drive_to_approval(client)
+    changes = [e["id"] for e in await events_of(client, auth_id) if e["type"] == "prior_auth.status.changed"]
+    await eventually(lambda: len(receiver.accepted("/status")) >= len(changes))
+    await asyncio.sleep(0.3)
+    assert [json.loads(r["body"])["id"] for r in receiver.accepted("/status")] == changes
+    assert not [r for r in receiver.requests if r["path"] == "/off"]
+
+
+async def test_ping_redeliver_and_failure_after_the_schedule(app, client, receiver, monkeypatch):
+    monkeypatch.setattr(app.state.settings, "webhook_retry_schedule", "0.05,0.05")
+    endpoint = await subscribe(client, f"{receiver.base}/ping")
+    queued = await client.post(f"{W}/{endpoint['id']}/test")
+    assert queued.status_code == 202, queued.text
+    delivery = queued.json()
+    assert delivery["status"] == "pending" and delivery["eventType"] == "ping"
+    await eventually(lambda: receiver.accepted("/ping"))
+    first = receiver.accepted("/ping")[0]
+    body = verify_standard(endpoint["secret"], first)
+    assert body["type"] == "ping" and body["data"] == {"endpointId": endpoint["id"]}
+    assert first["headers"]["webhook-id"] == delivery["id"]
+
+    async def delivered():
+        log = (await client.get(f"{W}/{endpoint['id']}/deliveries")).json()["data"]
+        return log if log[0]["status"] == "delivered" else None
+    log = await eventually(delivered)
+    assert log[0]["responseCode"] == 200 and log[0]["attempts"] == 1
+
+    again = await client.post(f"{W}/{endpoint['id']}/deliveries/{delivery['id']}/redeliver")
+    assert again.status_code == 202 and again.json()["status"] == "pending"
+    await eventually(lambda: len(receiver.accepted("/ping")) == 2)
+    assert receiver.accepted("/ping")[1]["headers"]["webhook-id"] == delivery["id"]
+    await eventually(delivered)
+
+    # Always failing: three attempts (one plus two retries), then failed, with a code, never a body.
+    receiver.always_fail.add("/ping")
+    await client.post(f"{W}/{endpoint['id']}/deliveries/{delivery['id']}/redeliver")
+
+    async def failed():
+        log = (await client.get(f"{W}/{endpoint['id']}/deliveries", params={"status": "failed"})).json()["data"]
+        return log[0] if log else None
+    dead = await eventually(failed)
+    assert (dead["attempts"], dead["responseCode"], dead["error"]) == (3, 500, "http_500")
+    assert (await client.get(f"{W}/{endpoint['id']}")).json()["failingSince"]
+
+    missing = await client.post(f"{W}/{endpoint['id']}/deliveries/dlv_nope/redeliver")
+    assert missing.status_code == 404
+
+
+async def test_rotated_secrets_both_sign(client, receiver, fast_retries):
+    endpoint = await subscribe(client, f"{receiver.base}/rot")
+    rotated = (await client.post(f"{W}/{endpoint['id']}/rotate-secret")).json()
+    await client.post(f"{W}/{endpoint['id']}/test")
+    await eventually(lambda: receiver.accepted("/rot"))
+    request = receiver.accepted("/rot")[0]
+    assert len(request["headers"]["webhook-signature"].split()) == 2
+    verify_standard(endpoint["secret"], request)
+    verify_standard(rotated["secret"], request)
+
+
+async def test_connection_refused_is_retried_with_a_code(app, client, monkeypatch):
+    monkeypatch.setattr(app.state.settings, "webhook_retry_schedule", "0.05")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = await subscribe(client, f"http://127.0.0.1:{port}/nobody")
+    await client.post(f"{W}/{endpoint['id']}/test")
+
+    async def failed():
+        log = (await client.get(f"{W}/{endpoint['id']}/deliveries", params={"status": "failed"})).json()["data"]
+        return log[0] if log else None
+    dead = await eventually(failed)
+    assert dead["attempts"] == 2 and dead["error"] == "connect_error" and dead["responseCode"] is None
+
+
+async def test_fan_out_twice_creates_no_duplicates(app, client, receiver):
+    endpoint = await subscribe(client, f"{receiver.base}/dup", enabled=False)  # nothing is sent
+    auth_id = (await client.post(A, json=tka_case())).json()["id"]
+    await client.patch(f"{W}/{endpoint['id']}", json={"enabled": True, "url": f"{receiver.base}/dup"})
+    async with app.state.db.read() as session:
+        messages = list((await session.execute(select(OutboxMessage).where(
+            OutboxMessage.key == auth_id).order_by(OutboxMessage.id))).scalars())
+    for message in messages * 2:
+        await fan_out(app.state.db, message)
+    async with app.state.db.read() as session:
+        count = (await session.execute(select(func.count()).select_from(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint["id"]))).scalar_one()
+    assert count == len(messages) == len(await events_of(client, auth_id))
+
+
+async def test_a_lost_lease_is_delivered_again_with_the_same_id(app, client, receiver):
+    endpoint = await subscribe(client, f"{receiver.base}/lease", enabled=False)
+    await client.post(f"{W}/{endpoint['id']}/test")
+    # A worker claimed it and died mid-request: the lease (next_attempt_at ~60 s ahead) keeps it pending.
+    async with app.state.db.write() as session:
+        delivery = (await session.execute(select(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint["id"]))).scalar_one()
+        delivery.next_attempt_at = delivery.created_at.replace(year=delivery.created_at.year + 1)
+    await client.patch(f"{W}/{endpoint['id']}", json={"enabled": True})
+    await asyncio.sleep(0.3)
+    assert not receiver.requests  # still leased
+    async with app.state.db.write() as session:  # the lease runs out
+        await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id)
+                              .values(next_attempt_at=delivery.created_at))
+    await eventually(lambda: receiver.accepted("/lease"))
+    assert receiver.accepted("/lease")[0]["headers"]["webhook-id"] == delivery.id
+
+
+def test_retry_wait_follows_the_schedule_with_jitter():
+    schedule = (5.0, 30.0, 120.0)
+    rng = random.Random(7)
+    for attempts, base in enumerate(schedule, start=1):
+        waits = [retry_wait(schedule, attempts, rng) for _ in range(200)]
+        assert all(base * 0.9 <= w <= base * 1.1 for w in waits)
+        assert max(waits) - min(waits) > base * 0.1  # jitter really varies
+    assert retry_wait(schedule, 4, rng) is None
+    assert retry_wait((), 1, rng) is None
+
+
+async def test_other_roles_and_tenants_cannot_test_or_redeliver(app, client, receiver):
+    import uuid
+
+    from priorauth.auth.service import create_client
+    from tests.conftest import http_client
+
+    endpoint = await subscribe(client, f"{receiver.base}/x", enabled=False)
+    delivery = (await client.post(f"{W}/{endpoint['id']}/test")).json()
+    provider = await create_client(app.state.db, f"org-{uuid.uuid4().hex[:12]}", "ehr", "provider")
+    admin = await create_client(app.state.db, f"org-{uuid.uuid4().hex[:12]}", "other", "admin")
+    paths = [f"{W}/{endpoint['id']}/test", f"{W}/{endpoint['id']}/deliveries/{delivery['id']}/redeliver"]
+    for secret, status in ((provider.secret, 403), (admin.secret, 404)):
+        async with http_client(app, secret) as other:
+            for path in paths:
+                assert (await other.post(path)).status_code == status, path
+
+
+async def test_production_connects_to_the_checked_address(monkeypatch):
+    from priorauth.config import Settings
+    from priorauth.webhooks import delivery
+    from priorauth.webhooks.urls import UnsafeWebhookUrl
+
+    deliverer = delivery.Deliverer(None, Settings(env="production"))
+    monkeypatch.setattr(delivery, "resolve_and_check", lambda host, port, production: ["93.184.216.34"])
+    headers: dict[str, str] = {}
+    url, extensions = await deliverer._target("https://hooks.example.com:8443/in?x=1", headers)
+    assert url == "https://93.184.216.34:8443/in?x=1"
+    assert headers["host"] == "hooks.example.com:8443" and extensions == {"sni_hostname": "hooks.example.com"}
+
+    def private(host, port, production):
+        raise UnsafeWebhookUrl("host resolves to a private address")
+    monkeypatch.setattr(delivery, "resolve_and_check", private)
+    item = delivery.Claimed("dlv_1", 0, {"id": "evt_1"}, "https://hooks.example.com/", "standard",
+                            ["whsec_" + base64.b64encode(b"k" * 32).decode()], "whk_1")
+    outcome = await deliverer.send(item)
+    assert (outcome.ok, outcome.error, outcome.status_code) == (False, "unsafe_url", None)
+
+    development = delivery.Deliverer(None, Settings())
+    assert await development._target("http://127.0.0.1:9/x", {}) == ("http://127.0.0.1:9/x", {})
+
+
+async def test_an_outcome_is_recorded_only_under_its_lease(app, client):
+    from datetime import timedelta
+
+    from priorauth.webhooks import delivery
+
+    endpoint = await subscribe(client, "http://127.0.0.1:9/none", enabled=False)  # the loop leaves it alone
+    queued = (await client.post(f"{W}/{endpoint['id']}/test")).json()
+    async with app.state.db.read() as session:
+        row = await session.get(WebhookDelivery, queued["id"])
+    deliverer = delivery.Deliverer(app.state.db, app.state.settings)
+    item = delivery.Claimed(row.id, 0, row.payload, "http://127.0.0.1:9/none", "standard", [], endpoint["id"],
+                            row.next_attempt_at + timedelta(seconds=60))
+    # Redelivered (or re-claimed) while the request was in flight: the stale outcome is dropped.
+    await deliverer.record(item, delivery.Outcome(200, None, 5))
+    assert (await client.get(f"{W}/{endpoint['id']}/deliveries")).json()["data"][0]["status"] == "pending"
+    item.lease_until = row.next_attempt_at
+    await deliverer.record(item, delivery.Outcome(200, None, 5))
+    recorded = (await client.get(f"{W}/{endpoint['id']}/deliveries")).json()["data"][0]
+    assert (recorded["status"], recorded["attempts"], recorded["latencyMs"]) == ("delivered", 1, 5)
