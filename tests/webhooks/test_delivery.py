@@ -370,3 +370,20 @@ async def test_an_outcome_is_recorded_only_under_its_lease(app, client):
     await deliverer.record(item, delivery.Outcome(200, None, 5))
     recorded = (await client.get(f"{W}/{endpoint['id']}/deliveries")).json()["data"][0]
     assert (recorded["status"], recorded["attempts"], recorded["latencyMs"]) == ("delivered", 1, 5)
+
+
+async def test_medication_pa_endpoints_get_the_medication_pa_payload(client, receiver, fast_retries):
+    from tests.webhooks.test_medication_pa import FIELDS, _check_shape
+
+    endpoint = await subscribe(client, f"{receiver.base}/epa", format="medication_pa",
+                               eventTypes=["prior_auth.status.changed"])
+    auth_id = await drive_to_approval(client)
+    changes = [e for e in await events_of(client, auth_id) if e["type"] == "prior_auth.status.changed"]
+    await eventually(lambda: len(receiver.accepted("/epa")) >= len(changes))
+    bodies = [verify_standard(endpoint["secret"], r) for r in receiver.accepted("/epa")]
+    for body in bodies:
+        assert set(body) == set(FIELDS)
+        _check_shape({key: body[key] for key in FIELDS})  # PostgreSQL's JSONB keeps keys in its own order
+    assert len({b["case_id"] for b in bodies}) == 1
+    assert bodies[-1]["status"] == "approved" and bodies[-1]["status_code"] == 7
+    assert bodies[-1]["final_status"]["authorization_number"] == "CERT-1"

@@ -416,6 +416,11 @@ async def add_attachment(db: Database, who: Principal, auth_id: str, file_id: st
         return attachment_json(attachment, stored)
 
 
+async def snapshot(session: AsyncSession, auth: Authorization) -> tuple[dict, list[dict]]:
+    """The authorization and its attachments as the API shows them (for webhook payloads)."""
+    return await _render(session, auth), [attachment_json(a, f) for a, f in await _attachments(session, auth.id)]
+
+
 async def list_attachments(db: Database, who: Principal, auth_id: str) -> dict:
     async with db.read() as session:
         await _load(session, who, auth_id)

@@ -27,12 +27,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from priorauth.authorizations.models import Authorization, AuthorizationEvent
+from priorauth.authorizations.representation import event_json
+from priorauth.authorizations.service import snapshot
 from priorauth.config import Settings
 from priorauth.db import Database
 from priorauth.ids import new_id
 from priorauth.outbox.models import OutboxMessage
 from priorauth.timeutil import utcnow
 from priorauth.webhooks import payloads
+from priorauth.webhooks.medication_pa import medication_pa_payload
 from priorauth.webhooks.models import WebhookDelivery, WebhookEndpoint
 from priorauth.webhooks.service import active_secrets
 from priorauth.webhooks.signing import sign
@@ -42,7 +45,7 @@ log = structlog.get_logger("priorauth.webhooks")
 LEASE = timedelta(seconds=60)
 JITTER = 0.10
 # Formats whose payload is built here; endpoints of other formats get no deliveries yet.
-BUILT_FORMATS = ("priorauth",)
+BUILT_FORMATS = ("priorauth", "medication_pa")
 
 
 _ENABLED = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))
@@ -87,11 +90,14 @@ async def fan_out(db: Database, message: OutboxMessage) -> None:
             {"id": auth.id, "workflow_state": auth.workflow_state, "decision_state": auth.decision_state,
              "external_id": auth.external_id, "payer_id": auth.payer_id, "version": auth.version},
             event.sequence, event.data)
-    body = payloads.priorauth_event(event.id, event.type, event.created_at, summary)
+        bodies = {"priorauth": payloads.priorauth_event(event.id, event.type, event.created_at, summary)}
+        if any(e.format == "medication_pa" for e in targets):
+            view, attachments = await snapshot(session, auth)
+            bodies["medication_pa"] = medication_pa_payload(view, event_json(event), attachments)
     now = utcnow()
     rows = [{"id": new_id("dlv"), "organization_id": event.organization_id, "endpoint_id": endpoint.id,
              "event_id": event.id, "event_type": event.type, "ordering_key": event.authorization_id,
-             "sequence": event.sequence, "payload": body, "status": "pending", "attempts": 0,
+             "sequence": event.sequence, "payload": bodies[endpoint.format], "status": "pending", "attempts": 0,
              "next_attempt_at": now, "created_at": now} for endpoint in targets]
     async with db.write() as session:
         # An endpoint deleted since the read would fail the foreign key: insert only live ones.
