@@ -110,3 +110,9 @@ def test_the_engine_never_denies():
     for statuses in (["NOT_MET"] * 5, ["MET"], []):
         result = synthesis.decide(REQUEST, {}, _clinical(), _coverage(statuses))
         assert result["recommendation"] in ("approve", "pend_for_review")
+
+
+def test_a_null_extraction_confidence_counts_as_zero():
+    clinical = {**_clinical(), "clinical_extraction": {"extraction_confidence": None}}
+    result = synthesis.decide(REQUEST, compliance.review(REQUEST), clinical, _coverage(["MET"]))
+    assert result["confidence"] == synthesis.confidence(90, 0, 1.0, 1.0)

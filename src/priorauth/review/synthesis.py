@@ -105,7 +105,8 @@ def decide(request: dict, compliance: dict, clinical: dict, coverage: dict) -> d
 
     criteria = coverage.get("criteria_assessment") or []
     avg_criteria = sum(c.get("confidence", 0) for c in criteria) / len(criteria) if criteria else 0.0
-    extraction = (clinical.get("clinical_extraction") or {}).get("extraction_confidence", 0)
+    # An agent fixture may send the field as null: no extraction found nothing.
+    extraction = (clinical.get("clinical_extraction") or {}).get("extraction_confidence") or 0
     score = confidence(avg_criteria, extraction, compliance_agent.compliance_score(compliance),
                        coverage.get("policy_match", 0.0))
     level = confidence_level(score)
