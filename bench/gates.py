@@ -62,10 +62,7 @@ async def run(client: httpx.AsyncClient, workflows: list[str], calls: int, concu
     begin = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - begin
-    ordered = sorted(latencies)
-    return {"calls": calls, "errors": len(errors), "error_samples": errors[:3],
-            "p50_ms": round(lifecycle.percentile(ordered, 50), 2), "p99_ms": round(lifecycle.percentile(ordered, 99), 2),
-            "per_s": round(calls / elapsed, 1)}
+    return {"errors": len(errors), "error_samples": errors[:3], **lifecycle.latency_stats(latencies, elapsed)}
 
 
 async def measure(url: str, secret: str, args: argparse.Namespace) -> dict:

@@ -570,6 +570,14 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[rank - 1]
 
 
+def latency_stats(latencies_ms: list[float], elapsed: float) -> dict:
+    """Count, p50/p99/max in ms and calls per second of one measured run (for bench/review.py, bench/gates.py)."""
+    ordered = sorted(latencies_ms)
+    return {"count": len(ordered), "p50_ms": round(percentile(ordered, 50), 2),
+            "p99_ms": round(percentile(ordered, 99), 2), "max_ms": round(ordered[-1], 2),
+            "per_s": round(len(ordered) / elapsed, 1)}
+
+
 def summarize(stats: Stats, elapsed: float) -> dict:
     calls = {}
     for call in CALLS:

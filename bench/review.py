@@ -36,16 +36,10 @@ def load_requests() -> list[dict]:
     return requests
 
 
-def stats(values: list[float], elapsed: float) -> dict:
-    ordered = sorted(values)
-    return {"count": len(ordered), "p50_ms": round(lifecycle.percentile(ordered, 50), 2),
-            "p99_ms": round(lifecycle.percentile(ordered, 99), 2), "max_ms": round(ordered[-1], 2),
-            "per_s": round(len(ordered) / elapsed, 1)}
-
-
 def pure(requests: list[dict], count: int) -> dict:
     from priorauth.codes import icd10_status
-    from priorauth.review import coverage, pipeline
+    from priorauth.codes.nppes import check_digit_status
+    from priorauth.review import pipeline
     from priorauth.review.engine import extractor
     from priorauth.review.schemas import PriorAuthRequest
     from priorauth.timeutil import utcnow
@@ -58,18 +52,18 @@ def pure(requests: list[dict], count: int) -> dict:
     nlp_s = time.perf_counter() - started
     prepared = [PriorAuthRequest(**r).model_dump() for r in requests]
     for request in prepared:  # one warm-up pass over every case
-        pipeline.run(str(uuid.uuid4()), request, coverage.check_digit_only(request["provider_npi"]), nlp, utcnow(),
+        pipeline.run(str(uuid.uuid4()), request, check_digit_status(request["provider_npi"]), nlp, utcnow(),
                      utcnow)
     latencies = []
     begin = time.perf_counter()
     for i in range(count):
         request = prepared[i % len(prepared)]
         t0 = time.perf_counter()
-        pipeline.run(str(uuid.uuid4()), request, coverage.check_digit_only(request["provider_npi"]), nlp, utcnow(),
+        pipeline.run(str(uuid.uuid4()), request, check_digit_status(request["provider_npi"]), nlp, utcnow(),
                      utcnow)
         latencies.append((time.perf_counter() - t0) * 1000)
     return {"load_s": {"icd10": round(icd_s, 2), "extractor": round(nlp_s, 2)},
-            **stats(latencies, time.perf_counter() - begin)}
+            **lifecycle.latency_stats(latencies, time.perf_counter() - begin)}
 
 
 async def http(url: str, secret: str, requests: list[dict], count: int, concurrency: int) -> dict:
@@ -90,7 +84,8 @@ async def http(url: str, secret: str, requests: list[dict], count: int, concurre
         begin = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - begin
-    return {"concurrency": concurrency, "errors": len(errors), "error_samples": errors[:5], **stats(latencies, elapsed)}
+    return {"concurrency": concurrency, "errors": len(errors), "error_samples": errors[:5],
+            **lifecycle.latency_stats(latencies, elapsed)}
 
 
 async def serve_and_measure(args: argparse.Namespace, requests: list[dict]) -> list[dict]:

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -90,6 +91,18 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._read_sessions() as session, session.begin():
             yield session
+
+    def insert(self, table: Table):
+        """An INSERT that takes ON CONFLICT clauses (SQLite and PostgreSQL spell them alike)."""
+        return (sqlite if self.is_sqlite else postgresql).insert(table)
+
+    async def increment(self, session: AsyncSession, table: Table, key: dict[str, Any], column: str) -> int:
+        """Add 1 to `column` of the row at `key` (created at 1) in one statement; returns the new value.
+
+        The row stays locked until the transaction ends, so a rollback gives the number back."""
+        upsert = self.insert(table).values(**key, **{column: 1}).on_conflict_do_update(
+            index_elements=list(key), set_={column: table.c[column] + 1})
+        return (await session.execute(upsert.returning(table.c[column]))).scalar_one()
 
     async def dispose(self) -> None:
         await self.writer.dispose()

@@ -7,8 +7,6 @@ queue on the authorization; on SQLite the single BEGIN IMMEDIATE writer does the
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import json
 from datetime import date, datetime, timedelta, timezone
@@ -40,6 +38,7 @@ from priorauth.errors import ApiError, issues_from, not_found
 from priorauth.files.models import StoredFile
 from priorauth.ids import new_id
 from priorauth.outbox.service import enqueue
+from priorauth.pagination import decode_cursor, encode_cursor
 from priorauth.questionnaires import resolve
 from priorauth.submissions.channels import Outbound, channel_for
 from priorauth.submissions.models import SubmissionAttempt
@@ -170,17 +169,6 @@ def _resolved_blob(case: dict) -> dict:
             "requirementGroups": found.requirement_groups, "sourceForm": found.source_form}
 
 
-def _cursor_encode(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-
-
-def _cursor_decode(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ApiError(400, "invalid_cursor", "The pagination cursor is malformed.") from None
-
-
 # ---------------------------------------------------------------- create, read, list, patch
 
 async def create(db: Database, who: Principal, body: CaseFields, idempotency_key: str | None) -> tuple[dict, bool]:
@@ -261,7 +249,7 @@ async def list_(db: Database, who: Principal, *, workflow_state: str | None, dec
     if (before := _parse_time(created_before, "createdBefore")) is not None:
         query = query.where(Authorization.created_at < before)
     if cursor:
-        query = query.where(Authorization.id < _cursor_decode(cursor))
+        query = query.where(Authorization.id < decode_cursor(cursor))
     # Ids are time-ordered, so newest-first by id is newest-first by creation, with no ties.
     query = query.order_by(Authorization.id.desc()).limit(limit + 1)
     async with db.read() as session:
@@ -274,7 +262,7 @@ async def list_(db: Database, who: Principal, *, workflow_state: str | None, dec
                 actions[action.authorization_id].append(action)
     has_more = len(rows) > limit
     return {"object": "list", "data": [authorization_json(a, _assess(a), actions[a.id]) for a in page],
-            "pagination": {"hasMore": has_more, "nextCursor": _cursor_encode(page[-1].id) if has_more else None}}
+            "pagination": {"hasMore": has_more, "nextCursor": encode_cursor(page[-1].id) if has_more else None}}
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -336,7 +324,7 @@ async def cancel(db: Database, who: Principal, auth_id: str, reason: str | None)
 async def list_events(db: Database, who: Principal, auth_id: str, limit: int, cursor: str | None) -> dict:
     after = 0
     if cursor:
-        raw = _cursor_decode(cursor)
+        raw = decode_cursor(cursor)
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
             raise ApiError(400, "invalid_cursor", "The pagination cursor is malformed.")
         after = int(raw)
@@ -351,7 +339,7 @@ async def list_events(db: Database, who: Principal, auth_id: str, limit: int, cu
     # The cursor is returned even on the last page, so a client can poll for newer events from it.
     last = page[-1].sequence if page else after
     return {"object": "list", "data": [event_json(e) for e in page],
-            "pagination": {"hasMore": has_more, "nextCursor": _cursor_encode(str(last)) if last else None}}
+            "pagination": {"hasMore": has_more, "nextCursor": encode_cursor(str(last)) if last else None}}
 
 
 async def list_actions(db: Database, who: Principal, auth_id: str, status: str | None) -> dict:

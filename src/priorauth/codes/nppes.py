@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import structlog
 from sqlalchemy import case, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from priorauth.codes.formats import npi_is_valid
@@ -48,9 +46,8 @@ class NpiImportSummary:
     bad_rows: list[BadRow] = field(default_factory=list)  # the first _KEPT_BAD_ROWS of them
 
 
-def _upsert_statement(dialect: str, layout: str) -> Any:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(NpiRecord.__table__)
+def _upsert_statement(db: Database, layout: str) -> Any:
+    stmt = db.insert(NpiRecord.__table__)
     t, new = NpiRecord.__table__.c, stmt.excluded
     if layout == DEACTIVATION:
         # The report has no reactivation dates: keep ours, and stay active if the NPI was
@@ -78,7 +75,7 @@ async def _write_batch(db: Database, layout: str, batch: dict[str, dict]) -> Non
         rows = [{"entity_type": None, "name": None, "reactivation_date": None, "primary_taxonomy": None,
                  "state": None, **r} for r in rows]
     async with db.write() as session:
-        stmt = _upsert_statement(session.get_bind().dialect.name, layout)
+        stmt = _upsert_statement(db, layout)
         await session.execute(stmt, rows)
 
 
@@ -133,6 +130,13 @@ def _result(npi: str, valid: bool, status: str, source: str, name: str | None = 
             "source": source}
 
 
+def check_digit_status(npi: str) -> dict:
+    """What can be said of an NPI without any registry: "invalid", or "not_found" (check digit right)."""
+    npi = npi.strip() if isinstance(npi, str) else ""
+    valid = npi_is_valid(npi)
+    return _result(npi, valid, "not_found" if valid else "invalid", SOURCE_CHECK_DIGIT)
+
+
 async def _live_lookup(npi: str, http: httpx.AsyncClient | None) -> dict | None:
     """Ask the NPPES API; None when it cannot be reached or answers something unexpected."""
     params = {"version": "2.1", "number": npi}
@@ -180,9 +184,10 @@ async def npi_status(session: AsyncSession, npi: str, *, live: bool = False,
     `nppes_live` setting, PRIORAUTH_NPPES_LIVE); its answers have source "NPPES API". If
     the API cannot be reached, the local answer stands.
     """
-    npi = npi.strip() if isinstance(npi, str) else ""
-    if not npi_is_valid(npi):
-        return _result(npi, False, "invalid", SOURCE_CHECK_DIGIT)
+    unchecked = check_digit_status(npi)
+    npi = unchecked["npi"]
+    if not unchecked["check_digit_valid"]:
+        return unchecked
     record = await session.get(NpiRecord, npi)
     if record is not None:
         return _result(npi, True, record.status, SOURCE_LOCAL, record.name, record.deactivation_date)
@@ -191,4 +196,4 @@ async def npi_status(session: AsyncSession, npi: str, *, live: bool = False,
         if answer is not None:
             return answer
     loaded = (await session.execute(select(NpiRecord.npi).limit(1))).first() is not None
-    return _result(npi, True, "not_found", SOURCE_LOCAL if loaded else SOURCE_CHECK_DIGIT)
+    return _result(npi, True, "not_found", SOURCE_LOCAL) if loaded else unchecked

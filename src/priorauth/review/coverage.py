@@ -5,14 +5,7 @@ Pure: the provider's NPPES status is looked up by the caller and passed in.
 from __future__ import annotations
 
 from priorauth import policies
-from priorauth.codes import npi_is_valid
-
-
-def check_digit_only(npi: str) -> dict:
-    """Provider verification when no registry was consulted."""
-    valid = npi_is_valid(npi)
-    return {"npi": npi, "check_digit_valid": valid, "status": "not_found" if valid else "invalid", "name": None,
-            "deactivation_date": None, "source": "check digit only"}
+from priorauth.codes.nppes import check_digit_status
 
 
 def review(request: dict, clinical_findings: dict, provider: dict | None = None) -> dict:
@@ -24,7 +17,7 @@ def review(request: dict, clinical_findings: dict, provider: dict | None = None)
     specific = matched is not None and score >= 0.5
     policy = matched.policy if specific else policies.general_policy()
     return {
-        "provider_verification": provider or check_digit_only(request["provider_npi"]),
+        "provider_verification": provider or check_digit_status(request["provider_npi"]),
         "path": "A" if specific else "B",
         **policies.evaluate(policy, request, extraction),
         "policy_match": score,

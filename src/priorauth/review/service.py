@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import undefer
 
@@ -149,12 +148,8 @@ async def list_(db: Database, who: Principal, limit: int) -> list[dict]:
 async def _next_number(session, db: Database, organization_id: str, when: datetime) -> str:
     """Allocate the day's next number in the decision's transaction: a rollback gives it back (gap-free)."""
     day = when.strftime("%Y%m%d")
-    dialect = sqlite if db.is_sqlite else postgresql
-    counter = AuthorizationNumberCounter.__table__
-    upsert = dialect.insert(counter).values(organization_id=organization_id, day=day, last_value=1)
-    upsert = upsert.on_conflict_do_update(index_elements=["organization_id", "day"],
-                                          set_={"last_value": counter.c.last_value + 1})
-    value = (await session.execute(upsert.returning(counter.c.last_value))).scalar_one()
+    value = await db.increment(session, AuthorizationNumberCounter.__table__,
+                               {"organization_id": organization_id, "day": day}, "last_value")
     return f"PA-{day}-{value:05d}"
 
 

@@ -6,9 +6,9 @@ The engine recommends `approve` or `pend_for_review`, never a denial: only a lic
 from __future__ import annotations
 
 from priorauth.codes import diagnosis_validation
+from priorauth.codes.nppes import check_digit_status
 from priorauth.review import clinical as clinical_agent
 from priorauth.review import compliance as compliance_agent
-from priorauth.review import coverage as coverage_agent
 
 HIGH, MEDIUM = 0.80, 0.50
 DISCLAIMER = ("AI-assisted draft. Coverage policies reflect Medicare LCDs/NCDs only; commercial and Medicare "
@@ -85,7 +85,7 @@ def _evidence(criterion: dict) -> str:
 
 def decide(request: dict, compliance: dict, clinical: dict, coverage: dict) -> dict:
     """The synthesis result; missing upstream parts (per-agent calls with fixtures) are recomputed."""
-    provider = coverage.get("provider_verification") or coverage_agent.check_digit_only(request["provider_npi"])
+    provider = coverage.get("provider_verification") or check_digit_status(request["provider_npi"])
     diagnoses = clinical.get("diagnosis_validation") or [diagnosis_validation(c) for c in request["diagnosis_codes"]]
     procedures = clinical.get("procedure_validation") or clinical_agent.procedure_validation(request["procedure_codes"])
     if compliance.get("missing_items") is None:

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import structlog
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from priorauth.authorizations.models import Authorization, AuthorizationEvent
@@ -61,10 +60,6 @@ def retry_wait(schedule: tuple[float, ...], attempts: int, rng: random.Random | 
         return None
     wait = schedule[attempts - 1]
     return wait * (1 + (rng or random).uniform(-JITTER, JITTER))
-
-
-def _insert(db: Database):
-    return (sqlite if db.is_sqlite else postgresql).insert(WebhookDelivery.__table__)
 
 
 # ---- fan-out (outbox handler) --------------------------------------------------------------------------
@@ -105,7 +100,7 @@ async def fan_out(db: Database, message: OutboxMessage) -> None:
             WebhookEndpoint.id.in_([r["endpoint_id"] for r in rows])))).scalars())
         rows = [r for r in rows if r["endpoint_id"] in live]
         if rows:
-            await session.execute(_insert(db).values(rows).on_conflict_do_nothing(
+            await session.execute(db.insert(WebhookDelivery.__table__).values(rows).on_conflict_do_nothing(
                 index_elements=["event_id", "endpoint_id"]))
 
 

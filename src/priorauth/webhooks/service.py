@@ -5,8 +5,6 @@ Signing secrets are stored (they are needed to sign) and returned only by creati
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -15,6 +13,7 @@ from priorauth.auth.service import Principal
 from priorauth.db import Database
 from priorauth.errors import ApiError, not_found
 from priorauth.ids import new_id
+from priorauth.pagination import decode_cursor, encode_cursor
 from priorauth.timeutil import iso, utcnow
 from priorauth.webhooks.models import WebhookDelivery, WebhookEndpoint
 from priorauth.webhooks.schemas import EndpointCreate, EndpointPatch
@@ -226,21 +225,6 @@ async def redeliver(db: Database, who: Principal, endpoint_id: str, delivery_id:
     return delivery_view(delivery)
 
 
-def _cursor_encode(value: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"id": value}).encode()).decode().rstrip("=")
-
-
-def _cursor_decode(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))["id"]
-    except (ValueError, KeyError, TypeError):
-        value = None
-    if not isinstance(value, str):
-        raise ApiError(400, "invalid_cursor", "The pagination cursor is malformed.")
-    return value
-
-
 async def list_deliveries(
     db: Database, who: Principal, endpoint_id: str, status: str | None, limit: int, cursor: str | None
 ) -> dict:
@@ -252,7 +236,7 @@ async def list_deliveries(
     if status:
         query = query.where(WebhookDelivery.status == status)
     if cursor:
-        query = query.where(WebhookDelivery.id < _cursor_decode(cursor))
+        query = query.where(WebhookDelivery.id < decode_cursor(cursor, prefix="dlv_"))
     async with db.read() as session:
         await _endpoint(session, who, endpoint_id)
         rows = (
@@ -263,5 +247,5 @@ async def list_deliveries(
     return {
         "object": "list",
         "data": [delivery_view(d) for d in rows],
-        "pagination": {"hasMore": more, "nextCursor": _cursor_encode(rows[-1].id) if more else None},
+        "pagination": {"hasMore": more, "nextCursor": encode_cursor(rows[-1].id) if more else None},
     }

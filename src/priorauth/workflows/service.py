@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from priorauth.auth.service import Principal
 from priorauth.db import Database
@@ -177,11 +176,7 @@ def _validated(body: dict) -> dict:
 
 
 async def _bump_version(session, db: Database, organization_id: str) -> None:
-    dialect = sqlite if db.is_sqlite else postgresql
-    table = WorkflowPolicyVersion.__table__
-    await session.execute(dialect.insert(table).values(organization_id=organization_id, version=1)
-                          .on_conflict_do_update(index_elements=["organization_id"],
-                                                 set_={"version": table.c.version + 1}))
+    await db.increment(session, WorkflowPolicyVersion.__table__, {"organization_id": organization_id}, "version")
 
 
 async def _policy(session, who: Principal, policy_id: str) -> WorkflowPolicy:
@@ -262,8 +257,7 @@ async def _step(session, db: Database, wf: Workflow, step_id: str, body: GateReq
              .with_for_update().execution_options(populate_existing=True))
     step = (await session.execute(query)).scalar_one_or_none()
     if step is None and body is not None:
-        dialect = sqlite if db.is_sqlite else postgresql
-        await session.execute(dialect.insert(WorkflowStep.__table__).values(
+        await session.execute(db.insert(WorkflowStep.__table__).values(
             workflow_id=wf.id, step_id=step_id, organization_id=wf.organization_id, step_name=body.step_name,
             step_type=body.step_type, step_input=body.step_input or {}, model=body.model, provider=body.provider,
             idempotency_key=body.idempotency_key, gate_count=0, completion_count=0, first_attempt_at=now,
