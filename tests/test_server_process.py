@@ -99,8 +99,8 @@ def test_worker_process_starts_and_stops_cleanly(tmp_path):
     env["PRIORAUTH_DATA_DIR"] = str(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "priorauth", "worker"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(4)
-    assert proc.poll() is None, proc.stdout.read()
+    started = proc.stdout.readline()  # printed once its signal handlers are in place
+    assert "worker_started" in started, started + proc.stdout.read()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     assert (tmp_path / "priorauth.db").exists()

@@ -15,9 +15,10 @@ from priorauth import errors, logging_setup
 from priorauth.auth.deps import Who
 from priorauth.auth.service import Authenticator
 from priorauth.authorizations.api import router as authorizations_router
-from priorauth.authorizations.service import EVENT_TOPIC, recover_stale_submissions
+from priorauth.authorizations.service import recover_stale_submissions
 from priorauth.config import Settings, get_settings
 from priorauth.db import Database
+from priorauth.events.api import router as events_router
 from priorauth.files.api import router as files_router
 from priorauth.middleware import RequestContextMiddleware
 from priorauth.migrate import upgrade_async
@@ -25,7 +26,7 @@ from priorauth.outbox.service import Worker
 from priorauth.review.api import router as review_router
 from priorauth.sandbox.api import router as sandbox_router
 from priorauth.webhooks.api import router as webhooks_router
-from priorauth.webhooks.delivery import Deliverer, fan_out
+from priorauth.webhooks.delivery import Deliverer
 from priorauth.workflows.api import router as workflows_router
 from priorauth.workflows.service import expire_approvals
 
@@ -40,7 +41,6 @@ def build_worker(db: Database, settings: Settings) -> Worker:
 
     worker.periodic.append(recover_submissions)
     worker.periodic.append(expire_approvals)
-    worker.on(EVENT_TOPIC, fan_out)  # webhooks: one delivery row per subscribed endpoint
     worker.companions.append(Deliverer(db, settings))  # webhook delivery runs as long as the worker
     return worker
 
@@ -105,4 +105,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(review_router)
     app.include_router(workflows_router)
     app.include_router(webhooks_router)
+    app.include_router(events_router)
     return app

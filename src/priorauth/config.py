@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     webhook_retry_schedule: str = "5,30,120,600,1800,3600,10800,21600"
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     webhook_batch: int = Field(50, ge=1, le=1000)
+    webhook_disable_after_seconds: float = Field(3 * 24 * 3600, gt=0)  # failing this long: endpoint disabled
+    # A claimed delivery whose process died is sent again after this; must outlast a request.
+    webhook_lease_seconds: float = Field(60.0, gt=0)
     log_json: bool = False
     log_level: str = "INFO"
 
@@ -54,6 +57,12 @@ class Settings(BaseSettings):
     def _check_schedule(cls, value: str) -> str:
         parse_schedule(value)
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("webhook_lease_seconds must be longer than webhook_timeout_seconds")
+        return self
 
     @property
     def retry_schedule(self) -> tuple[float, ...]:

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from priorauth import events
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -83,9 +85,14 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block ends, rolled back on any exception."""
-        async with self._write_sessions() as session, session.begin():
-            yield session
+        """One transaction: committed when the block ends, rolled back on any exception.
+
+        The events published on the session reach their subscribers just before the commit."""
+        async with self._write_sessions() as session:
+            async with session.begin():
+                yield session
+                await events.before_commit(session)
+            events.committed(session)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

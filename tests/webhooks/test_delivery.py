@@ -19,11 +19,10 @@ from contextlib import contextmanager
 
 import pytest
 import uvicorn
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from standardwebhooks.webhooks import Webhook
 
-from priorauth.outbox.models import OutboxMessage
-from priorauth.webhooks.delivery import fan_out, retry_wait
+from priorauth.webhooks.delivery import retry_wait
 from priorauth.webhooks.models import WebhookDelivery
 from tests.cases import TKA_ANSWERS, tka_case
 
@@ -266,19 +265,29 @@ async def test_connection_refused_is_retried_with_a_code(app, client, monkeypatc
     assert dead["attempts"] == 2 and dead["error"] == "connect_error" and dead["responseCode"] is None
 
 
-async def test_fan_out_twice_creates_no_duplicates(app, client, receiver):
-    endpoint = await subscribe(client, f"{receiver.base}/dup", enabled=False)  # nothing is sent
+async def test_deliveries_are_written_in_the_transaction_of_their_events(app, client, receiver):
+    endpoint = await subscribe(client, f"{receiver.base}/tx", enabled=False)  # nothing is sent
+    await client.patch(f"{W}/{endpoint['id']}", json={"enabled": True, "url": f"{receiver.base}/tx"})
     auth_id = (await client.post(A, json=tka_case())).json()["id"]
-    await client.patch(f"{W}/{endpoint['id']}", json={"enabled": True, "url": f"{receiver.base}/dup"})
-    async with app.state.db.read() as session:
-        messages = list((await session.execute(select(OutboxMessage).where(
-            OutboxMessage.key == auth_id).order_by(OutboxMessage.id))).scalars())
-    for message in messages * 2:
-        await fan_out(app.state.db, message)
+    async with app.state.db.read() as session:  # right after the commit, no worker involved
+        rows = list((await session.execute(select(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint["id"]).order_by(WebhookDelivery.sequence))).scalars())
+    listed = await events_of(client, auth_id)
+    assert [(r.event_id, r.sequence, r.ordering_key) for r in rows] == [(e["id"], e["sequence"], auth_id)
+                                                                        for e in listed]
+
+    # An event whose transaction rolls back leaves no delivery either.
+    from priorauth.authorizations.models import Authorization
+    from priorauth.authorizations.service import emit
+
+    with pytest.raises(RuntimeError):
+        async with app.state.db.write() as session:
+            emit(session, await session.get(Authorization, auth_id), "prior_auth.authorization.updated", {})
+            raise RuntimeError("rolled back")
     async with app.state.db.read() as session:
         count = (await session.execute(select(func.count()).select_from(WebhookDelivery).where(
             WebhookDelivery.endpoint_id == endpoint["id"]))).scalar_one()
-    assert count == len(messages) == len(await events_of(client, auth_id))
+    assert count == len(listed) == len(await events_of(client, auth_id))
 
 
 async def test_a_lost_lease_is_delivered_again_with_the_same_id(app, client, receiver):
@@ -387,3 +396,36 @@ async def test_medication_pa_endpoints_get_the_medication_pa_payload(client, rec
     assert len({b["case_id"] for b in bodies}) == 1
     assert bodies[-1]["status"] == "approved" and bodies[-1]["status_code"] == 7
     assert bodies[-1]["final_status"]["authorization_number"] == "CERT-1"
+
+
+async def test_other_processes_are_woken_through_postgresql_notify(app):
+    """A loop in another process learns of new deliveries from NOTIFY at commit, not from its next poll."""
+    if app.state.db.is_sqlite:
+        pytest.skip("one process holds SQLite's writer; its loops are woken in-process")
+    from priorauth.config import Settings
+    from priorauth.db import Database
+    from priorauth.webhooks import delivery
+    from priorauth.webhooks.wakeup import announce
+
+    async def listeners() -> int:
+        async with app.state.db.read() as session:
+            return (await session.execute(text("SELECT count(*) FROM pg_stat_activity WHERE "
+                                               "datname = current_database() AND query LIKE 'LISTEN%'"))).scalar_one()
+
+    before = await listeners()  # the app's own loop listens too
+    other = Database(app.state.db.url)  # stands for another process: not woken in-process
+    deliverer = delivery.Deliverer(other, Settings(database_url=app.state.db.url, worker_poll_seconds=60))
+    listening = asyncio.create_task(deliverer._listen())
+    try:
+        async def connected() -> bool:
+            return await listeners() > before
+        await eventually(connected, timeout=10)
+        async with app.state.db.write() as session:
+            await announce(session)
+            await asyncio.sleep(0.2)
+            assert not deliverer._wake.is_set()  # NOTIFY waits for the commit
+        await asyncio.wait_for(deliverer._wake.wait(), timeout=5)
+    finally:
+        deliverer.stop()
+        await listening
+        await other.dispose()

@@ -16,6 +16,7 @@ from priorauth.webhooks.medication_pa import (
     STATUS,
     case_id_for,
     medication_pa_payload,
+    stable_id,
     status_code_for,
     utc_string,
 )
@@ -185,7 +186,8 @@ async def test_denial(client):
     final = denied["final_status"]
     assert (final["prior_authorization_status"], final["prior_authorization_status_code"]) == ("denied", 8)
     assert final["note"] == denied["note"] == "Not medically necessary"
-    assert final["authorization_number"] is None and final["can_appeal"] is False
+    assert final["authorization_number"] is None
+    assert final["can_appeal"] is True  # a denial can be appealed (once)
     assert denied["expedited"] is False
 
 
@@ -226,3 +228,105 @@ async def test_medication_service_gives_prescription_quantity_and_days_supply(cl
     whole = (await client.post(A, json=tka_case(service=service | {"quantity": 30}, externalId="rx-43"))).json()
     other = await _payload(client, whole["id"])
     assert other["final_status"]["quantity"] == "30" and other["prescription_id"] != p["prescription_id"]
+
+
+# ---------------------------------------------------------------- pure: the payload from hand-made views
+
+T0, T1, T2, T3 = ("2026-11-23T13:00:00.000Z", "2026-11-23T13:05:00.000Z", "2026-11-23T13:10:00.000Z",
+                  "2026-11-23T13:15:00.000Z")
+
+
+def _view(workflow: str, decision: str, **extra) -> dict:
+    return {"id": "auth_pure", "externalId": None, "workflowState": workflow, "decisionState": decision,
+            "urgency": "standard", "service": None, "openActions": [], "decisionDetails": None, "appeal": None,
+            "cancellation": None, "submissionError": None, "payerResponseDueAt": None, "createdAt": T0,
+            "updatedAt": T3, "completedAt": None, "cancelledAt": None} | extra
+
+
+def _event(created: str, current: tuple[str, str] | None = None, reason: str | None = None) -> dict:
+    if current is None:
+        return {"id": "evt_x", "type": "prior_auth.attachments.added", "sequence": 9, "createdAt": created, "data": {}}
+    return {"id": "evt_s", "type": "prior_auth.status.changed", "sequence": 9, "createdAt": created,
+            "data": {"current": {"workflowState": current[0], "decisionState": current[1]}, "reason": reason}}
+
+
+def test_enums_are_shared_with_the_lifecycle():
+    from priorauth.authorizations import medication
+
+    assert PHARMACY_TYPE is medication.PHARMACY_TYPE and CLOSED_REASON is medication.CLOSED_REASON
+
+
+def test_pure_appeal_window_and_details():
+    appeal = {"id": "apl_1", "status": "requested", "reason": "needed", "notes": "see letter", "requestedAt": T1,
+              "resolvedAt": None}
+    view = _view("pending_payer", "pending", appeal=appeal, payerResponseDueAt="2026-11-30T13:05:00.000Z",
+                 decisionDetails={"type": "denial", "denialReasonMessage": "no", "receivedAt": T0})
+    now = medication_pa_payload(view, _event(T2), [])
+    assert _status(now) == ("appeal requested", 9)
+    assert now["appeal_details"] == {"appeal_case_id": "apl_1", "notes_for_appeal": "see letter",
+                                     "appeal_reason": "needed"}
+    assert now["next_response_deadline"] == now["expected_response_date"] == "2026-11-30T13:05:00.000Z"
+    assert now["final_status"]["can_appeal"] is False and now["note"] == "no"
+    # the first submission's pending_payer, before the appeal: still "pending"
+    assert _status(medication_pa_payload(view, _event(T0, ("pending_payer", "pending"), "submission committed"),
+                                         [])) == ("pending", 6)
+    assert _status(medication_pa_payload(view, _event(T1, ("pending_payer", "pending"), "appeal requested"),
+                                         [])) == ("appeal requested", 9)
+    decided = view | {"appeal": appeal | {"status": "resolved", "resolvedAt": T2, "outcome": "denied"}}
+    after = medication_pa_payload(decided | {"workflowState": "pending_payer"}, _event(T3), [])
+    assert _status(after) == ("pending", 6)  # e.g. resubmitted after the appeal was decided
+
+
+def test_pure_deferred_partial_closed_and_error():
+    deferred = _view("pending_payer", "pending", decisionDetails={"type": "deferred", "receivedAt": T1})
+    assert _status(medication_pa_payload(deferred, _event(T2), [])) == ("deferred", 4)
+    assert _status(medication_pa_payload(deferred, _event(T0, ("pending_payer", "pending")), [])) == ("pending", 6)
+
+    service = {"code": "00002-7510-01", "codeSystem": "ndc", "quantity": 90, "daysSupply": 30, "refills": 5,
+               "numberOfCycles": 2, "pharmacyType": "MailOrder", "prescriptionId": "RX-1"}
+    partial = _view("completed", "approved", service=service, decisionDetails={
+        "type": "approval", "certificationNumber": "C", "approvedQuantity": 30, "approvedRefills": 0,
+        "partialDenial": {"quantity": {"requested": 90, "approved": 30}, "refills": {"requested": 5, "approved": 0}}})
+    p = medication_pa_payload(partial, _event(T2), [])
+    assert _status(p) == ("partially denied", 15)
+    final = p["final_status"]
+    assert (final["quantity"], final["days_supply"], final["number_of_refills"], final["number_of_cycles"]) == (
+        "30", "30", "0", "2")
+    assert final["pharmacy_type"] == "MailOrder" and final["can_appeal"] is True
+    assert final["authorization_number"] == "C"
+    assert p["prescription_id"] == stable_id("RX-1")
+    requested = medication_pa_payload(partial | {"workflowState": "pending_payer", "decisionState": "pending"},
+                                      _event(T2), [])
+    assert requested["final_status"]["quantity"] == "90" and requested["final_status"]["number_of_refills"] == "5"
+    assert medication_pa_payload(partial | {"appeal": {"id": "apl_x"}}, _event(T2), [])["final_status"][
+        "can_appeal"] is False
+
+    for reason, code in (("PriorAuthNotRequired", 2), ("ClosedByPayer", 3), (None, 3)):
+        closed = _view("completed", "unknown", decisionDetails={"type": "closed", "closedReason": reason})
+        p = medication_pa_payload(closed, _event(T2), [])
+        assert p["status_code"] == code
+        assert p["final_status"]["closed_reason"] == (reason or "Unknown")
+
+    member = _view("cancelled", "pending", cancellation={"reason": "moved", "closedReason": "ClosedByMember"})
+    p = medication_pa_payload(member, _event(T2), [])
+    assert (p["final_status"]["closed_reason_code"], p["cancel_details"]["cancel_reason"]) == (10, "moved")
+    legacy = _view("cancelled", "pending")  # cancelled before cancellations were recorded
+    assert medication_pa_payload(legacy, _event(T2), [])["final_status"]["closed_reason_code"] == 9
+
+    failed = _view("ready_to_submit", "unknown", submissionError={"code": "channel_error", "failedAt": T1})
+    assert _status(medication_pa_payload(failed, _event(T2), [])) == ("error", 13)
+    assert _status(medication_pa_payload(failed, _event(T0), [])) == ("requested", 1)
+    assert _status(medication_pa_payload(_view("ready_to_submit", "pending"),
+                                         _event(T2, ("ready_to_submit", "pending"), "submission failed"), [])) == (
+        "error", 13)
+
+
+def test_pure_provider_deadline_is_the_earliest_open_request():
+    actions = [{"type": "payer_request_for_information", "status": "open", "details": {"responseDueBy": T3}},
+               {"type": "payer_request_for_information", "status": "open", "details": {"responseDueBy": T2}},
+               {"type": "validation_issue", "status": "open", "details": {"path": "x"}}]
+    p = medication_pa_payload(_view("action_required", "pending", openActions=actions,
+                                    payerResponseDueAt=T1), _event(T1), [])
+    assert p["next_response_deadline"] == T2 and p["expected_response_date"] is None
+    assert medication_pa_payload(_view("completed", "denied", payerResponseDueAt=T1), _event(T1), [])[
+        "next_response_deadline"] is None

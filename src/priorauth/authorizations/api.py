@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 
 from priorauth.auth.deps import Who
 from priorauth.authorizations import service
-from priorauth.authorizations.schemas import AttachmentCreate, CancelRequest, CaseFields, ResolveAction
+from priorauth.authorizations.schemas import AppealRequest, AttachmentCreate, CancelRequest, CaseFields, ResolveAction
 from priorauth.authorizations.states import DECISION_STATES, WORKFLOW_STATES
 from priorauth.errors import ApiError
 
@@ -90,7 +90,17 @@ async def submit_authorization(authorization_id: str, request: Request, response
 @router.post("/authorizations/{authorization_id}/cancel", summary="Cancel a non-terminal authorization")
 async def cancel_authorization(authorization_id: str, request: Request, response: Response, who: Who,
                                body: Annotated[CancelRequest | None, Body()] = None) -> dict:
-    result = await service.cancel(_db(request), who, authorization_id, body.reason if body else None)
+    result = await service.cancel(_db(request), who, authorization_id, body.reason if body else None,
+                                  body.closedReason if body else None)
+    return _with_etag(response, result)
+
+
+@router.post("/authorizations/{authorization_id}/appeal", summary="Appeal a denial or a partial denial")
+async def appeal_authorization(authorization_id: str, body: AppealRequest, request: Request, response: Response,
+                               who: Who, idempotency_key: IdempotencyKey = None) -> dict:
+    result, replayed = await service.appeal(_db(request), who, authorization_id, body, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return _with_etag(response, result)
 
 

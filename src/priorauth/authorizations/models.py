@@ -24,6 +24,8 @@ class Authorization(Base):
     questionnaire: Mapped[dict] = mapped_column(JSONType)
     submission_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The payer's last response (wire `decisionDetails`), plus under TRACK_KEY the lifecycle's own
+    # bookkeeping that outlives a response: payer due time, appeal, cancellation, last submission error.
     decision_details: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -39,6 +41,9 @@ class Authorization(Base):
         Index("ix_authorizations_org_id", "organization_id", "id"),
         Index("ix_authorizations_org_external", "organization_id", "external_id"),
     )
+
+
+TRACK_KEY = "_lifecycle"
 
 
 class AuthorizationEvent(Base):

@@ -1,7 +1,14 @@
 """How authorizations and their children look on the wire (pure)."""
 from __future__ import annotations
 
-from priorauth.authorizations.models import Action, Artifact, Attachment, Authorization, AuthorizationEvent
+from priorauth.authorizations.models import (
+    TRACK_KEY,
+    Action,
+    Artifact,
+    Attachment,
+    Authorization,
+    AuthorizationEvent,
+)
 from priorauth.authorizations.validation import CaseAssessment
 from priorauth.files.models import StoredFile
 from priorauth.submissions.models import SubmissionAttempt
@@ -10,8 +17,19 @@ from priorauth.timeutil import iso
 BASE = "/v1/prior-auth/authorizations"
 
 
+def payer_details(auth: Authorization) -> dict | None:
+    """The payer's last response as `decisionDetails` shows it (without the lifecycle's bookkeeping)."""
+    details = {k: v for k, v in (auth.decision_details or {}).items() if k != TRACK_KEY}
+    return details or None
+
+
+def track(auth: Authorization) -> dict:
+    """The lifecycle's bookkeeping kept next to the payer's response (see models.TRACK_KEY)."""
+    return dict((auth.decision_details or {}).get(TRACK_KEY) or {})
+
+
 def authorization_json(auth: Authorization, assessment: CaseAssessment, open_actions: list[Action]) -> dict:
-    case, resolved = auth.case, auth.questionnaire
+    case, resolved, tracked = auth.case, auth.questionnaire, track(auth)
     return {
         "id": auth.id,
         "object": "prior_auth.authorization",
@@ -37,12 +55,20 @@ def authorization_json(auth: Authorization, assessment: CaseAssessment, open_act
         "submissionChannel": auth.submission_channel,
         "submittedAt": iso(auth.submitted_at),
         "latestSubmissionAttemptId": auth.latest_submission_attempt_id,
-        "decisionDetails": auth.decision_details,
+        "decisionDetails": payer_details(auth),
+        "payerResponseDueAt": tracked.get("payerResponseDueAt"),
+        "appeal": _public(tracked.get("appeal"), "requestHash"),
+        "cancellation": tracked.get("cancellation"),
+        "submissionError": tracked.get("submissionError"),
         "createdAt": iso(auth.created_at),
         "updatedAt": iso(auth.updated_at),
         "completedAt": iso(auth.completed_at),
         "cancelledAt": iso(auth.cancelled_at),
     }
+
+
+def _public(record: dict | None, *hidden: str) -> dict | None:
+    return None if record is None else {k: v for k, v in record.items() if k not in hidden}
 
 
 def event_json(e: AuthorizationEvent) -> dict:

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from priorauth.authorizations.medication import CANCEL_REASONS, CLOSED_REASONS, PHARMACY_TYPES
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Finite numbers only: NaN and Infinity are not JSON and PostgreSQL's JSONB refuses them.
@@ -90,6 +92,11 @@ class Service(Strict):
     daysSupply: Annotated[int, Field(ge=1, le=366)] | None = None
     requestedStartDate: date | None = None
     requestedEndDate: date | None = None
+    # Medication fields (the `medication_pa` webhook's prescription, refills, cycles and pharmacy type).
+    prescriptionId: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    refills: Annotated[int, Field(ge=0, le=99)] | None = None
+    numberOfCycles: Annotated[int, Field(ge=1, le=99)] | None = None
+    pharmacyType: Literal[PHARMACY_TYPES] | None = None  # type: ignore[valid-type]
 
 
 class Diagnosis(Strict):
@@ -129,6 +136,13 @@ class AttachmentCreate(Strict):
 
 class CancelRequest(Strict):
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    closedReason: Literal[CANCEL_REASONS] | None = None  # type: ignore[valid-type]
+
+
+class AppealRequest(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = None
+    attachmentIds: Annotated[list[ShortText], Field(max_length=50)] = []
 
 
 class ApprovalEvent(Strict):
@@ -138,6 +152,11 @@ class ApprovalEvent(Strict):
     approvedEndDate: date | None = None
     approvalExpiresAt: datetime | None = None
     documentFileId: ShortText | None = None
+    # Amounts the payer approved when it cut the request (a partial denial); above the request -> 422.
+    approvedQuantity: Annotated[float, Field(gt=0, le=100000)] | None = None
+    approvedDaysSupply: Annotated[int, Field(ge=1, le=366)] | None = None
+    approvedRefills: Annotated[int, Field(ge=0, le=99)] | None = None
+    approvedCycles: Annotated[int, Field(ge=1, le=99)] | None = None
 
 
 class DenialEvent(Strict):
@@ -150,6 +169,22 @@ class MoreInfoEvent(Strict):
     type: Literal["more_info_request"]
     message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
     requestedDocuments: Annotated[list[Text], Field(max_length=20)] = []
+    responseDueBy: datetime | None = None  # the provider's deadline to answer; must be in the future
 
 
-PayerEvent = Annotated[Union[ApprovalEvent, DenialEvent, MoreInfoEvent], Field(discriminator="type")]
+PayerMessage = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class ClosedEvent(Strict):
+    type: Literal["closed"]
+    closedReason: Literal[CLOSED_REASONS]  # type: ignore[valid-type]
+    message: PayerMessage | None = None
+
+
+class DeferredEvent(Strict):
+    type: Literal["deferred"]
+    message: PayerMessage | None = None
+
+
+PayerEvent = Annotated[Union[ApprovalEvent, DenialEvent, MoreInfoEvent, ClosedEvent, DeferredEvent],
+                       Field(discriminator="type")]

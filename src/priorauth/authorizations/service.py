@@ -19,9 +19,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from priorauth import events
 from priorauth.auth.service import Principal
 from priorauth.authorizations import states
-from priorauth.authorizations.models import Action, Artifact, Attachment, Authorization, AuthorizationEvent
+from priorauth.authorizations.medication import CANCEL_REASONS, compare_approval
+from priorauth.authorizations.models import (
+    TRACK_KEY,
+    Action,
+    Artifact,
+    Attachment,
+    Authorization,
+    AuthorizationEvent,
+)
 from priorauth.authorizations.representation import (
     action_json,
     artifact_json,
@@ -29,15 +38,26 @@ from priorauth.authorizations.representation import (
     attempt_json,
     authorization_json,
     event_json,
+    payer_details,
+    track,
 )
-from priorauth.authorizations.schemas import ApprovalEvent, CaseFields, DenialEvent, MoreInfoEvent, ResolveAction
+from priorauth.authorizations.schemas import (
+    AppealRequest,
+    ApprovalEvent,
+    CaseFields,
+    ClosedEvent,
+    DeferredEvent,
+    DenialEvent,
+    MoreInfoEvent,
+    ResolveAction,
+)
+from priorauth.authorizations.timeframes import payer_decision_due
 from priorauth.authorizations.validation import CaseAssessment, Issue, assess
 from priorauth.db import Database
 from priorauth.documents import compose
 from priorauth.errors import ApiError, issues_from, not_found
 from priorauth.files.models import StoredFile
 from priorauth.ids import new_id
-from priorauth.outbox.service import enqueue
 from priorauth.pagination import decode_cursor, encode_cursor
 from priorauth.questionnaires import resolve
 from priorauth.submissions.channels import Outbound, channel_for
@@ -45,7 +65,6 @@ from priorauth.submissions.models import SubmissionAttempt
 from priorauth.timeutil import iso, utcnow
 
 log = structlog.get_logger("priorauth.authorizations")
-EVENT_TOPIC = "prior_auth.event"
 SUBMIT_WAIT_SECONDS = 30.0
 
 
@@ -84,9 +103,8 @@ def emit(session: AsyncSession, auth: Authorization, type_: str, data: dict) -> 
     event = AuthorizationEvent(id=new_id("evt"), organization_id=auth.organization_id, authorization_id=auth.id,
                                sequence=auth.last_event_sequence, type=type_, data=data, created_at=utcnow())
     session.add(event)
-    enqueue(session, auth.organization_id, EVENT_TOPIC,
-            {"eventId": event.id, "type": type_, "authorizationId": auth.id, "sequence": event.sequence},
-            key=auth.id)
+    events.publish(session, events.Published(event.id, auth.organization_id, type_, event.created_at, data,
+                                             ordering_key=auth.id, sequence=event.sequence, subject=auth))
     return event
 
 
@@ -103,6 +121,23 @@ def _set_state(session: AsyncSession, auth: Authorization, workflow: str | None 
     after = {"workflowState": auth.workflow_state, "decisionState": auth.decision_state}
     if before != after:
         emit(session, auth, "prior_auth.status.changed", {"previous": before, "current": after, "reason": reason})
+
+
+def _update_track(auth: Authorization, **changes: Any) -> None:
+    """Change the lifecycle's bookkeeping (None removes a key); a new dict, so the JSON column is saved."""
+    tracked = {k: v for k, v in (track(auth) | changes).items() if v is not None}
+    auth.decision_details = (payer_details(auth) or {}) | ({TRACK_KEY: tracked} if tracked else {})
+
+
+def _set_payer_details(auth: Authorization, details: dict) -> None:
+    """Replace the payer's last response, keeping the lifecycle's bookkeeping."""
+    tracked = track(auth)
+    auth.decision_details = details | ({TRACK_KEY: tracked} if tracked else {})
+
+
+def _appealable(auth: Authorization) -> bool:
+    partial = bool((payer_details(auth) or {}).get("partialDenial"))
+    return states.can_appeal(auth.workflow_state, auth.decision_state, partial, "appeal" in track(auth))
 
 
 async def _load(session: AsyncSession, who: Principal, auth_id: str, *, lock: bool = False) -> Authorization:
@@ -307,7 +342,8 @@ async def patch(db: Database, who: Principal, auth_id: str, changes: dict, if_ma
         return authorization_json(auth, assessment, open_actions)
 
 
-async def cancel(db: Database, who: Principal, auth_id: str, reason: str | None) -> dict:
+async def cancel(db: Database, who: Principal, auth_id: str, reason: str | None,
+                 closed_reason: str | None = None) -> dict:
     async with db.write() as session:
         auth = await _load(session, who, auth_id, lock=True)
         _check("cancel", auth)
@@ -315,8 +351,70 @@ async def cancel(db: Database, who: Principal, auth_id: str, reason: str | None)
         auth.cancelled_at = utcnow()
         for action in await _open_actions(session, auth.id):
             _close_by_system(session, auth, action, "authorization cancelled")
-        _set_state(session, auth, "cancelled", reason=reason or "cancelled by client")
+        reason = reason or "cancelled by client"
+        appeal = track(auth).get("appeal")
+        if appeal and appeal["status"] == "requested":  # cancelling during an appeal withdraws it
+            appeal = appeal | {"status": "resolved", "outcome": "withdrawn", "resolvedAt": iso(auth.cancelled_at)}
+        _update_track(auth, appeal=appeal, cancellation={"reason": reason,
+                                                         "closedReason": closed_reason or CANCEL_REASONS[0]})
+        _set_state(session, auth, "cancelled", reason=reason)
         return await _render(session, auth)
+
+
+# ---------------------------------------------------------------- appeals
+
+def _appeal_hash(body: AppealRequest) -> str:
+    return _hash(body.model_dump(mode="json"))
+
+
+async def appeal(db: Database, who: Principal, auth_id: str, body: AppealRequest,
+                 idempotency_key: str | None) -> tuple[dict, bool]:
+    """Appeal a denial or a partial denial: the case goes back to the payer. Returns (authorization, replayed)."""
+    async with db.write() as session:
+        auth = await _load(session, who, auth_id, lock=True)
+        existing = track(auth).get("appeal")
+        if existing is not None:
+            if idempotency_key and existing.get("idempotencyKey") == idempotency_key:
+                if existing.get("requestHash") != _appeal_hash(body):
+                    raise ApiError(409, "idempotency_key_reused_with_different_request",
+                                   "This Idempotency-Key was already used to appeal with a different body.",
+                                   details={"appealId": existing["id"]})
+                return await _render(session, auth), True
+            raise ApiError(409, "appeal_already_requested", "This authorization has already been appealed; "
+                           "an authorization can be appealed once.", details={"appealId": existing["id"]})
+        _check("appeal", auth)
+        if not _appealable(auth):
+            raise ApiError(409, "invalid_state_transition",
+                           f"Cannot appeal an authorization that is completed/{auth.decision_state}: only a denial "
+                           "or an approval with a partial denial can be appealed.",
+                           details={"workflowState": auth.workflow_state, "decisionState": auth.decision_state,
+                                    "operation": "appeal"})
+        await _check_attachment_ids(session, auth, body.attachmentIds)
+        now = utcnow()
+        record = {"id": new_id("apl"), "status": "requested", "reason": body.reason, "notes": body.notes,
+                  "attachmentIds": body.attachmentIds, "appealedDecision": auth.decision_state,
+                  "requestedAt": iso(now), "requestedBy": who.client_id, "resolvedAt": None, "outcome": None,
+                  "idempotencyKey": idempotency_key, "requestHash": _appeal_hash(body)}
+        auth.completed_at = None
+        _update_track(auth, appeal=record, payerResponseDueAt=iso(payer_decision_due(now, auth.case.get("urgency"))))
+        _touch(auth)
+        emit(session, auth, "prior_auth.appeal.requested",
+             {"appealId": record["id"], "appealedDecision": record["appealedDecision"],
+              "attachmentIds": body.attachmentIds})
+        _set_state(session, auth, "pending_payer", "pending", reason=states.APPEAL_REQUESTED)
+        return await _render(session, auth), False
+
+
+async def _check_attachment_ids(session: AsyncSession, auth: Authorization, ids: list[str]) -> None:
+    if not ids:
+        return
+    known = set((await session.execute(select(Attachment.id).where(
+        Attachment.authorization_id == auth.id, Attachment.id.in_(ids)))).scalars())
+    unknown = [(i, a) for i, a in enumerate(ids) if a not in known]
+    if unknown:
+        raise ApiError(422, "validation_failed", "Every attachment id must belong to this authorization.",
+                       issues=[{"path": f"attachmentIds[{i}]", "message": f"no attachment {a!r} on this authorization"}
+                               for i, a in unknown])
 
 
 # ---------------------------------------------------------------- events, actions
@@ -365,13 +463,7 @@ async def resolve_action(db: Database, who: Principal, auth_id: str, action_id: 
         if action.status != "open":
             raise ApiError(409, "action_already_resolved", f"Action {action_id!r} is already resolved.")
         _check("resolve_action", auth)
-        known = set((await session.execute(select(Attachment.id).where(
-            Attachment.authorization_id == auth.id, Attachment.id.in_(body.attachmentIds)))).scalars())
-        unknown = [(i, a) for i, a in enumerate(body.attachmentIds) if a not in known]
-        if unknown:
-            raise ApiError(422, "validation_failed", "Every attachment id must belong to this authorization.",
-                           issues=[{"path": f"attachmentIds[{i}]", "message": f"no attachment {a!r} on this authorization"}
-                                   for i, a in unknown])
+        await _check_attachment_ids(session, auth, body.attachmentIds)
         action.status, action.resolved_at = "resolved", utcnow()
         action.resolution = {"resolvedBy": who.client_id, "attachmentIds": body.attachmentIds, "note": body.note}
         _touch(auth)
@@ -389,7 +481,8 @@ async def add_attachment(db: Database, who: Principal, auth_id: str, file_id: st
                          description: str | None) -> dict:
     async with db.write() as session:
         auth = await _load(session, who, auth_id, lock=True)
-        _check("attach", auth)
+        if not _appealable(auth):  # a case that can still be appealed takes the appeal's documents
+            _check("attach", auth)
         stored = (await session.execute(select(StoredFile).where(
             StoredFile.id == file_id, StoredFile.organization_id == who.organization_id))).scalar_one_or_none()
         if stored is None:
@@ -654,6 +747,9 @@ async def _submit_stage3(db: Database, who: Principal, auth_id: str, attempt_id:
         attempt.artifact_ids = {a.kind: a.id for a in artifacts}
         auth.submission_channel = channel
         auth.submitted_at = auth.submitted_at or submitted_at
+        # The payer's decision clock (CMS-0057-F) starts when it receives this submission.
+        _update_track(auth, submissionError=None,
+                      payerResponseDueAt=iso(payer_decision_due(attempt.completed_at, auth.case.get("urgency"))))
         _touch(auth)
         emit(session, auth, "prior_auth.submission.submitted",
              {"submissionAttemptId": attempt_id, "channel": channel, "artifactIds": attempt.artifact_ids})
@@ -682,9 +778,11 @@ async def _submission_failed(db: Database, auth_id: str, attempt_id: str, code: 
         attempt.error_code, attempt.error_message = code, message
         if auth.workflow_state == "submitting":
             _touch(auth)
+            _update_track(auth, submissionError={"submissionAttemptId": attempt_id, "code": code,
+                                                 "failedAt": iso(attempt.completed_at)})
             emit(session, auth, "prior_auth.submission.failed",
                  {"submissionAttemptId": attempt_id, "errorCode": code})
-            _set_state(session, auth, "ready_to_submit", reason="submission failed")
+            _set_state(session, auth, "ready_to_submit", reason=states.SUBMISSION_FAILED)
 
 
 async def _submission_result(db: Database, who: Principal, auth_id: str, attempt_id: str) -> dict:
@@ -716,43 +814,73 @@ async def recover_stale_submissions(db: Database, older_than: timedelta) -> int:
 # ---------------------------------------------------------------- sandbox payer
 
 async def payer_event(db: Database, who: Principal, auth_id: str,
-                      event: ApprovalEvent | DenialEvent | MoreInfoEvent) -> dict:
+                      event: ApprovalEvent | DenialEvent | MoreInfoEvent | ClosedEvent | DeferredEvent) -> dict:
     async with db.write() as session:
         auth = await _load(session, who, auth_id, lock=True)
         _check("payer_response", auth)
         if auth.submission_channel != "sandbox":
             raise ApiError(409, "channel_mismatch", "Only authorizations submitted to the sandbox channel take "
                            "sandbox payer events.", details={"submissionChannel": auth.submission_channel})
-        received = iso(utcnow())
+        now = utcnow()
+        received = iso(now)
         details = event.model_dump(mode="json", exclude_none=True) | {"receivedAt": received}
         _touch(auth)
         emit(session, auth, "prior_auth.payer.response_received", {"type": event.type, "receivedAt": received})
         if isinstance(event, ApprovalEvent):
-            if event.approvedStartDate and event.approvedEndDate and event.approvedEndDate < event.approvedStartDate:
-                raise ApiError(422, "validation_failed", "approvedEndDate must be on or after approvedStartDate.",
-                               issues=[{"path": "approvedEndDate", "message": "before approvedStartDate"}])
-            if event.documentFileId and (await session.execute(select(func.count()).select_from(StoredFile).where(
-                    StoredFile.id == event.documentFileId,
-                    StoredFile.organization_id == who.organization_id))).scalar_one() == 0:
-                raise ApiError(422, "validation_failed", f"No file {event.documentFileId!r}.",
-                               issues=[{"path": "documentFileId", "message": "unknown file"}])
+            await _check_approval(session, who, auth, event, details)
             _complete(session, auth, "approved", details)
         elif isinstance(event, DenialEvent):
             _complete(session, auth, "denied", details)
+        elif isinstance(event, ClosedEvent):
+            _complete(session, auth, "unknown", details)  # closed without a decision
+        elif isinstance(event, DeferredEvent):
+            _set_payer_details(auth, details)  # the case stays with the payer; decisionDetails marks the deferral
         else:
-            auth.decision_details = details
+            action_details: dict = {"requestedDocuments": event.requestedDocuments}
+            if event.responseDueBy is not None:
+                due = event.responseDueBy
+                due = due if due.tzinfo else due.replace(tzinfo=timezone.utc)
+                if due <= now:
+                    raise ApiError(422, "validation_failed", "responseDueBy must be in the future.",
+                                   issues=[{"path": "responseDueBy", "message": "not in the future"}])
+                details["responseDueBy"] = action_details["responseDueBy"] = iso(due)
+            _set_payer_details(auth, details)
             action = Action(id=new_id("act"), organization_id=auth.organization_id, authorization_id=auth.id,
                             type="payer_request_for_information", status="open", blocking=True,
                             code="payer_request_for_information", message=event.message,
-                            details={"requestedDocuments": event.requestedDocuments}, created_at=utcnow())
+                            details=action_details, created_at=now)
             session.add(action)
             emit(session, auth, "prior_auth.action.required", {"actionId": action.id, "type": action.type})
             _set_state(session, auth, "action_required", reason="payer requested more information")
         return await _render(session, auth)
 
 
+async def _check_approval(session: AsyncSession, who: Principal, auth: Authorization, event: ApprovalEvent,
+                          details: dict) -> None:
+    """Validate an approval against the case; a cut in the approved amounts is recorded as `partialDenial`."""
+    if event.approvedStartDate and event.approvedEndDate and event.approvedEndDate < event.approvedStartDate:
+        raise ApiError(422, "validation_failed", "approvedEndDate must be on or after approvedStartDate.",
+                       issues=[{"path": "approvedEndDate", "message": "before approvedStartDate"}])
+    if event.documentFileId and (await session.execute(select(func.count()).select_from(StoredFile).where(
+            StoredFile.id == event.documentFileId,
+            StoredFile.organization_id == who.organization_id))).scalar_one() == 0:
+        raise ApiError(422, "validation_failed", f"No file {event.documentFileId!r}.",
+                       issues=[{"path": "documentFileId", "message": "unknown file"}])
+    partial, issues = compare_approval(auth.case.get("service") or {}, details)
+    if issues:
+        raise ApiError(422, "validation_failed", "A payer cannot approve more than was requested.", issues=issues)
+    if partial:
+        details["partialDenial"] = partial
+
+
 def _complete(session: AsyncSession, auth: Authorization, decision: str, details: dict) -> None:
-    auth.decision_details = details
+    _set_payer_details(auth, details)
     auth.completed_at = utcnow()
+    appeal = track(auth).get("appeal")
+    if appeal and appeal["status"] == "requested":  # this response decides the appeal
+        outcome = "closed" if decision == "unknown" else decision
+        _update_track(auth, appeal=appeal | {"status": "resolved", "outcome": outcome,
+                                             "resolvedAt": iso(auth.completed_at)})
+        emit(session, auth, "prior_auth.appeal.decided", {"appealId": appeal["id"], "outcome": outcome})
     _set_state(session, auth, "completed", decision, reason=f"payer {details['type']}")
     emit(session, auth, "prior_auth.completed", {"decisionState": decision})

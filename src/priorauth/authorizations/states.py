@@ -1,6 +1,13 @@
 """The lifecycle state machine as data: which operation is allowed from which state, and where it lands.
 
-Pure: no I/O. Mirrors the transition table of the authorization lifecycle reference.
+Pure: no I/O. Mirrors the transition table of the authorization lifecycle reference, plus the
+extensions of docs/api.md ("Appeals, deadlines, closed and deferred cases"):
+
+    pending_payer --approval/denial--> completed/approved|denied
+    pending_payer --closed-----------> completed/unknown         (decisionDetails.closedReason)
+    pending_payer --deferred---------> pending_payer              (decisionDetails.type = "deferred")
+    completed/denied, or completed/approved with a partial denial
+                  --appeal-----------> pending_payer/pending      (once per authorization)
 """
 from __future__ import annotations
 
@@ -18,7 +25,13 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     "resolve_action": frozenset({"action_required"}),
     "attach": frozenset({"needs_input", "ready_to_submit", "action_required", "pending_payer"}),
     "detach": frozenset({"needs_input", "ready_to_submit", "action_required"}),
+    "appeal": frozenset({"completed"}),  # and only an appealable decision, see can_appeal()
 }
+# Status-change reasons that other modules key on (the medication_pa webhook's "error" and "appeal requested").
+SUBMISSION_FAILED = "submission failed"
+APPEAL_REQUESTED = "appeal requested"
+# Decisions an appeal may contest; an approval only when it carries a partial denial.
+APPEALABLE_DECISIONS = frozenset({"denied", "approved"})
 
 
 class InvalidTransition(Exception):
@@ -32,6 +45,13 @@ class InvalidTransition(Exception):
 def check(operation: str, state: str) -> None:
     if state not in ALLOWED_FROM[operation]:
         raise InvalidTransition(operation, state)
+
+
+def can_appeal(workflow: str, decision: str, partial_denial: bool, appealed: bool) -> bool:
+    """True exactly when `POST …/appeal` would be accepted (one appeal per authorization)."""
+    if appealed or workflow not in ALLOWED_FROM["appeal"] or decision not in APPEALABLE_DECISIONS:
+        return False
+    return decision == "denied" or partial_denial
 
 
 def after_create(has_blockers: bool) -> str:

@@ -21,6 +21,7 @@ from priorauth.codes.nppes import npi_status
 from priorauth.db import Database
 from priorauth.documents import audit, letters
 from priorauth.errors import DetailError
+from priorauth.events import service as org_events
 from priorauth.review import clinical, compliance, coverage, synthesis
 from priorauth.review.engine import extractor
 from priorauth.review.models import AuthorizationNumberCounter, Review, ReviewDecision
@@ -181,6 +182,11 @@ async def decide(db: Database, who: Principal, body: DecisionRequest) -> dict:
                 override_rationale=decision["override_rationale"], denial_reason=decision["denial_reason"],
                 decided_by=body.reviewer_name, decided_by_client=who.client_id, decided_at=decided_at,
                 letter=letter, letter_pdf=letter_pdf))
+            # Ids and outcomes only: rationales and denial reasons are clinical text.
+            org_events.record(session, who.organization_id, org_events.REVIEW_DECISION, {
+                "reviewId": found.request_id, "authorizationNumber": decision["authorization_number"],
+                "finalRecommendation": final, "originalRecommendation": original, "wasOverridden": overridden,
+                "decidedAt": decision["decided_at"]})
     except IntegrityError:  # a concurrent decision won the race between our check and our insert
         raise DetailError(409, "Decision already recorded for this review") from None
     return {**{k: v for k, v in decision.items() if k != "policy_reference"},

@@ -1,4 +1,5 @@
-"""The sandbox payer: drives sandbox-channel authorizations to approval, denial or a request for more info."""
+"""The sandbox payer: answers sandbox-channel authorizations with an approval (full or partial), a denial, a
+request for more info, a close without a decision, or a deferral."""
 from __future__ import annotations
 
 from typing import Annotated

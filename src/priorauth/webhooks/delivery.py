@@ -1,8 +1,10 @@
-"""Webhook delivery: fan-out of events into delivery rows, and the loop that sends them.
+"""Webhook delivery: delivery rows written with their events, and the loop that sends them.
 
-Fan-out runs in the outbox worker as the handler of topic `prior_auth.event`: the outbox row was
-written in the event's own transaction, so every committed event is fanned out at least once, and
-the unique (event_id, endpoint_id) makes a re-run handler a no-op.
+Fan-out is an event subscriber (`priorauth.events`): just before a write transaction commits, one
+delivery row per subscribed endpoint is inserted for each event it published, so a delivery exists
+exactly when its event does. The commit then wakes the delivery loops: in this process directly, in
+others through PostgreSQL `NOTIFY` (they `LISTEN`); a loop also polls, so a lost wake-up costs one
+poll interval, never a delivery.
 
 The delivery loop claims due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's single writer
 serialises), moves each one's `next_attempt_at` a lease ahead, commits, and only then POSTs (no
@@ -16,36 +18,38 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import structlog
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, insert, or_, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from priorauth.authorizations.models import Authorization, AuthorizationEvent
-from priorauth.authorizations.representation import event_json
+from priorauth import events
 from priorauth.authorizations.service import snapshot
 from priorauth.config import Settings
 from priorauth.db import Database
+from priorauth.events.service import ENDPOINT_DISABLED
+from priorauth.events.service import record as record_event
 from priorauth.ids import new_id
-from priorauth.outbox.models import OutboxMessage
-from priorauth.timeutil import utcnow
+from priorauth.timeutil import iso, utcnow
 from priorauth.webhooks import payloads
 from priorauth.webhooks.medication_pa import medication_pa_payload
 from priorauth.webhooks.models import WebhookDelivery, WebhookEndpoint
 from priorauth.webhooks.service import active_secrets
 from priorauth.webhooks.signing import sign
 from priorauth.webhooks.urls import UnsafeWebhookUrl, resolve_and_check
+from priorauth.webhooks.wakeup import CHANNEL, announce, local_wakers
 
 log = structlog.get_logger("priorauth.webhooks")
-LEASE = timedelta(seconds=60)
 JITTER = 0.10
-# Formats whose payload is built here; endpoints of other formats get no deliveries yet.
+# Formats whose payload is built here.
 BUILT_FORMATS = ("priorauth", "medication_pa")
-
 
 _ENABLED = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))
 
@@ -62,46 +66,56 @@ def retry_wait(schedule: tuple[float, ...], attempts: int, rng: random.Random | 
     return wait * (1 + (rng or random).uniform(-JITTER, JITTER))
 
 
-# ---- fan-out (outbox handler) --------------------------------------------------------------------------
+# ---- fan-out (an event subscriber, inside the event's transaction) ----------------------------------------
 
-async def fan_out(db: Database, message: OutboxMessage) -> None:
-    """One delivery row per subscribed endpoint of the event's organization; re-runs add nothing."""
-    event_id = message.payload["eventId"]
-    # Read first: an organization without endpoints costs no write (SQLite has one writer).
-    async with db.read() as session:
-        event = await session.get(AuthorizationEvent, event_id)
-        if event is None:
-            return
-        endpoints = (await session.execute(select(WebhookEndpoint).where(
-            WebhookEndpoint.organization_id == event.organization_id,
-            WebhookEndpoint.enabled.is_(True),
-            WebhookEndpoint.format.in_(BUILT_FORMATS),
-        ))).scalars().all()
-        targets = [e for e in endpoints if subscribed(e, event.type)]
-        if not targets:
-            return
-        auth = await session.get(Authorization, event.authorization_id)
+@events.subscribe
+async def write_deliveries(session: AsyncSession, published: list[events.Published]) -> None:
+    """One delivery row per (event, subscribed endpoint), in the transaction that wrote the events."""
+    endpoints = (await session.execute(select(WebhookEndpoint).where(
+        WebhookEndpoint.organization_id.in_({e.organization_id for e in published}),
+        WebhookEndpoint.enabled.is_(True),
+        WebhookEndpoint.format.in_(BUILT_FORMATS),
+    ))).scalars().all()
+    if not endpoints:
+        return
+    now = utcnow()
+    views: dict[str, tuple[dict, list[dict]]] = {}  # medication_pa: one snapshot per authorization
+    rows = []
+    for event in published:
+        for endpoint in endpoints:
+            if endpoint.organization_id != event.organization_id or not subscribed(endpoint, event.type):
+                continue
+            body = await _body(session, endpoint.format, event, views)
+            if body is None:
+                continue
+            rows.append({"id": new_id("dlv"), "organization_id": event.organization_id, "endpoint_id": endpoint.id,
+                         "event_id": event.id, "event_type": event.type, "ordering_key": event.ordering_key,
+                         "sequence": event.sequence, "payload": body, "status": "pending", "attempts": 0,
+                         "next_attempt_at": now, "created_at": now})
+    if not rows:
+        return
+    await session.execute(insert(WebhookDelivery).values(rows))
+    await announce(session)
+
+
+async def _body(session: AsyncSession, format_: str, event: events.Published,
+                views: dict[str, tuple[dict, list[dict]]]) -> dict | None:
+    auth = event.subject
+    if auth is None:  # an organization event: the `priorauth` format only
+        return payloads.priorauth_event(event.id, event.type, event.created_at, event.data) \
+            if format_ == "priorauth" else None
+    if format_ == "priorauth":
         summary = payloads.authorization_summary(
             {"id": auth.id, "workflow_state": auth.workflow_state, "decision_state": auth.decision_state,
              "external_id": auth.external_id, "payer_id": auth.payer_id, "version": auth.version},
             event.sequence, event.data)
-        bodies = {"priorauth": payloads.priorauth_event(event.id, event.type, event.created_at, summary)}
-        if any(e.format == "medication_pa" for e in targets):
-            view, attachments = await snapshot(session, auth)
-            bodies["medication_pa"] = medication_pa_payload(view, event_json(event), attachments)
-    now = utcnow()
-    rows = [{"id": new_id("dlv"), "organization_id": event.organization_id, "endpoint_id": endpoint.id,
-             "event_id": event.id, "event_type": event.type, "ordering_key": event.authorization_id,
-             "sequence": event.sequence, "payload": bodies[endpoint.format], "status": "pending", "attempts": 0,
-             "next_attempt_at": now, "created_at": now} for endpoint in targets]
-    async with db.write() as session:
-        # An endpoint deleted since the read would fail the foreign key: insert only live ones.
-        live = set((await session.execute(select(WebhookEndpoint.id).where(
-            WebhookEndpoint.id.in_([r["endpoint_id"] for r in rows])))).scalars())
-        rows = [r for r in rows if r["endpoint_id"] in live]
-        if rows:
-            await session.execute(db.insert(WebhookDelivery.__table__).values(rows).on_conflict_do_nothing(
-                index_elements=["event_id", "endpoint_id"]))
+        return payloads.priorauth_event(event.id, event.type, event.created_at, summary)
+    if auth.id not in views:
+        views[auth.id] = await snapshot(session, auth)
+    view, attachments = views[auth.id]
+    as_listed = {"id": event.id, "type": event.type, "authorizationId": auth.id, "sequence": event.sequence,
+                 "data": event.data, "createdAt": iso(event.created_at)}
+    return medication_pa_payload(view, as_listed, attachments)
 
 
 async def enqueue_ping(db: Database, endpoint: WebhookEndpoint) -> WebhookDelivery:
@@ -114,6 +128,7 @@ async def enqueue_ping(db: Database, endpoint: WebhookEndpoint) -> WebhookDelive
         created_at=now)
     async with db.write() as session:
         session.add(delivery)
+        await announce(session)
     return delivery
 
 
@@ -143,18 +158,25 @@ class Outcome:
 
 
 class Deliverer:
-    """Claims due deliveries, POSTs them, records the outcome; `run()` loops until `stop()`."""
+    """Keeps up to `webhook_batch` deliveries in flight: claims due rows as capacity frees up, sends them
+    concurrently and records finished ones together, one transaction per group. `run()` loops until `stop()`."""
 
     def __init__(self, db: Database, settings: Settings, *, client: httpx.AsyncClient | None = None):
         self.db = db
         self.settings = settings  # read on every cycle: the schedule may be changed at run time
         self._client = client
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # set when deliveries may have become due
+        self._finished: list[tuple[Claimed, Outcome]] = []
+        self._finished_ready = asyncio.Event()
+        self._in_flight: dict[str, asyncio.Task] = {}  # delivery id -> its send, until recorded
+        self._closing = False
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False)
+            self._client = httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False,
+                                             limits=httpx.Limits(max_connections=self.settings.webhook_batch))
         return self._client
 
     async def _any_due(self, now) -> bool:
@@ -164,8 +186,9 @@ class Deliverer:
                 WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
                 WebhookDelivery.endpoint_id.in_(_ENABLED)).limit(1))).first() is not None
 
-    async def claim(self) -> list[Claimed]:
+    async def claim(self, limit: int | None = None) -> list[Claimed]:
         now = utcnow()
+        lease_until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
         if not await self._any_due(now):
             return []
         earlier = aliased(WebhookDelivery)
@@ -179,13 +202,13 @@ class Deliverer:
                 earlier.ordering_key == WebhookDelivery.ordering_key,
                 earlier.status == "pending",
                 earlier.sequence < WebhookDelivery.sequence)),
-        ).order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(self.settings.webhook_batch)
+        ).order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit or self.settings.webhook_batch)
         if not self.db.is_sqlite:
             ids = ids.with_for_update(skip_locked=True)
         async with self.db.write() as session:
             rows = (await session.execute(
                 update(WebhookDelivery).where(WebhookDelivery.id.in_(ids.scalar_subquery()))
-                .values(next_attempt_at=now + LEASE)
+                .values(next_attempt_at=lease_until)
                 .returning(WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.payload,
                            WebhookDelivery.endpoint_id)
             )).all()
@@ -197,7 +220,7 @@ class Deliverer:
         for row in rows:
             endpoint = endpoints[row.endpoint_id]
             claimed.append(Claimed(row.id, row.attempts, row.payload, endpoint.url, endpoint.signing,
-                                   active_secrets(endpoint, now), endpoint.id, now + LEASE))
+                                   active_secrets(endpoint, now), endpoint.id, lease_until))
         return claimed
 
     async def send(self, item: Claimed) -> Outcome:
@@ -239,8 +262,7 @@ class Deliverer:
         headers["host"] = parts.netloc
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), {"sni_hostname": host}
 
-    async def record(self, item: Claimed, outcome: Outcome) -> None:
-        now = utcnow()
+    def _outcome_values(self, item: Claimed, outcome: Outcome, now: datetime) -> dict:
         attempts = item.attempts + 1
         values: dict = {"attempts": attempts, "last_status_code": outcome.status_code,
                         "last_error": outcome.error, "last_latency_ms": outcome.latency_ms}
@@ -252,48 +274,148 @@ class Deliverer:
                 values.update(status="failed")
             else:
                 values.update(next_attempt_at=now + timedelta(seconds=wait))
+        return values
+
+    async def record(self, item: Claimed, outcome: Outcome) -> None:
+        await self.record_many([(item, outcome)])
+
+    async def record_many(self, finished: Iterable[tuple[Claimed, Outcome]]) -> None:
+        """Record outcomes in one transaction, and each endpoint's health from its latest outcome."""
+        now = utcnow()
+        latest: dict[str, bool] = {}
         async with self.db.write() as session:
-            # Only while our lease holds: a row redelivered or re-claimed meanwhile is not overwritten.
-            await session.execute(update(WebhookDelivery).where(
-                WebhookDelivery.id == item.delivery_id, WebhookDelivery.status == "pending",
-                WebhookDelivery.attempts == item.attempts,
-                WebhookDelivery.next_attempt_at == item.lease_until).values(**values))
-            endpoint = update(WebhookEndpoint).where(WebhookEndpoint.id == item.endpoint_id)
-            if outcome.ok:
-                await session.execute(endpoint.where(WebhookEndpoint.failing_since.is_not(None))
-                                      .values(failing_since=None))
-            else:
-                await session.execute(endpoint.where(WebhookEndpoint.failing_since.is_(None))
-                                      .values(failing_since=now))
+            for item, outcome in finished:
+                # Only while our lease holds: a row redelivered or re-claimed meanwhile is not overwritten.
+                await session.execute(update(WebhookDelivery).where(
+                    WebhookDelivery.id == item.delivery_id, WebhookDelivery.status == "pending",
+                    WebhookDelivery.attempts == item.attempts,
+                    WebhookDelivery.next_attempt_at == item.lease_until).values(**self._outcome_values(item, outcome, now)))
+                latest[item.endpoint_id] = outcome.ok
+            healthy = [endpoint_id for endpoint_id, ok in latest.items() if ok]
+            failing = [endpoint_id for endpoint_id, ok in latest.items() if not ok]
+            if healthy:
+                await session.execute(update(WebhookEndpoint).where(
+                    WebhookEndpoint.id.in_(healthy), WebhookEndpoint.failing_since.is_not(None))
+                    .values(failing_since=None))
+            if failing:
+                await session.execute(update(WebhookEndpoint).where(
+                    WebhookEndpoint.id.in_(failing), WebhookEndpoint.failing_since.is_(None))
+                    .values(failing_since=now))
+                await self._disable_long_failing(session, failing, now)
+
+    async def _disable_long_failing(self, session: AsyncSession, endpoint_ids: list[str], now: datetime) -> None:
+        """An endpoint failing for `webhook_disable_after_seconds` (3 days) is disabled, with an admin event."""
+        cutoff = now - timedelta(seconds=self.settings.webhook_disable_after_seconds)
+        disabled = (await session.execute(update(WebhookEndpoint).where(
+            WebhookEndpoint.id.in_(endpoint_ids), WebhookEndpoint.enabled.is_(True),
+            WebhookEndpoint.failing_since <= cutoff,
+        ).values(enabled=False, updated_at=now, disabled_reason="failing for 3 days or more").returning(
+            WebhookEndpoint.id, WebhookEndpoint.organization_id, WebhookEndpoint.failing_since, WebhookEndpoint.url,
+        ))).all()
+        for row in disabled:
+            log.warning("webhook_endpoint_disabled", endpoint=row.id)
+            record_event(session, row.organization_id, ENDPOINT_DISABLED,
+                         {"endpointId": row.id, "failingSince": iso(row.failing_since),
+                          "reason": "failing for 3 days or more"})
+
+    # ---- the loop ------------------------------------------------------------------------------------------
 
     async def _deliver(self, item: Claimed) -> None:
         outcome = await self.send(item)
         if not outcome.ok:
             log.info("webhook_attempt_failed", delivery=item.delivery_id, endpoint=item.endpoint_id,
                      error=outcome.error, attempts=item.attempts + 1)
-        await self.record(item, outcome)
+        self._finished.append((item, outcome))
+        self._finished_ready.set()
 
     async def run_once(self) -> int:
-        """Claim one batch and send it (different authorizations concurrently); returns how many."""
+        """Claim one batch, send it (different authorizations concurrently) and record it; returns how many."""
         claimed = await self.claim()
         if claimed:
-            await asyncio.gather(*(self._deliver(item) for item in claimed))
+            outcomes = await asyncio.gather(*(self.send(item) for item in claimed))
+            await self.record_many(zip(claimed, outcomes, strict=True))
         return len(claimed)
 
+    async def _recorder(self) -> None:
+        """Records what finished, in groups; each group may let later events of its authorizations go."""
+        while not (self._closing and not self._finished):
+            await self._finished_ready.wait()
+            self._finished_ready.clear()
+            finished, self._finished = self._finished, []
+            if not finished:
+                continue
+            try:
+                await self.record_many(finished)
+            except Exception as exc:  # noqa: BLE001 (database blip: the leases expire and the rows go again)
+                log.error("webhook_record_failed", error_type=type(exc).__name__, count=len(finished))
+            for item, _ in finished:
+                self._in_flight.pop(item.delivery_id, None)
+            self._wake.set()
+
+    async def _listen(self) -> None:
+        """PostgreSQL: LISTEN for deliveries committed by other processes; reconnects while running."""
+        import asyncpg
+
+        dsn = make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                connection = await asyncpg.connect(dsn)
+                try:
+                    await connection.add_listener(CHANNEL, lambda *_: self._wake.set())
+                    while not self._stop.is_set() and not connection.is_closed():
+                        await self._sleep(5.0)
+                finally:
+                    await connection.close()
+            except Exception as exc:  # noqa: BLE001 (polling still delivers; try again shortly)
+                log.warning("webhook_listen_failed", error_type=type(exc).__name__)
+                await self._sleep(5.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _wait_for_work(self) -> None:
+        stop = asyncio.ensure_future(self._stop.wait())
+        wake = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({stop, wake}, timeout=self.settings.worker_poll_seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            wake.cancel()
+
     async def run(self) -> None:
+        local_wakers.add(self._wake)
+        recorder = asyncio.create_task(self._recorder())
+        listener = None if self.db.is_sqlite else asyncio.create_task(self._listen())
         try:
             while not self._stop.is_set():
-                try:
-                    sent = await self.run_once()
-                except Exception as exc:  # noqa: BLE001 (database blip: wait and try again)
-                    log.error("webhook_cycle_failed", error_type=type(exc).__name__)
-                    sent = 0
-                if sent == 0:
+                capacity = self.settings.webhook_batch - len(self._in_flight)
+                self._wake.clear()  # before claiming: a wake-up during the claim is not lost
+                claimed: list[Claimed] = []
+                if capacity > 0:
                     try:
-                        await asyncio.wait_for(self._stop.wait(), timeout=self.settings.worker_poll_seconds)
-                    except TimeoutError:
-                        pass
+                        claimed = await self.claim(capacity)
+                    except Exception as exc:  # noqa: BLE001 (database blip: wait and try again)
+                        log.error("webhook_cycle_failed", error_type=type(exc).__name__)
+                for item in claimed:
+                    self._in_flight[item.delivery_id] = asyncio.create_task(self._deliver(item))
+                if not claimed:
+                    await self._wait_for_work()
         finally:
+            local_wakers.discard(self._wake)
+            # Let requests in flight finish and their outcomes be recorded (bounded by the request timeout).
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight.values()), timeout=self.settings.webhook_timeout_seconds + 1)
+            self._closing = True
+            self._finished_ready.set()
+            await asyncio.wait({recorder}, timeout=30)
+            for task in (recorder, listener):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(*(t for t in (recorder, listener) if t is not None), return_exceptions=True)
             if self._client is not None:
                 await self._client.aclose()
                 self._client = None

@@ -1,7 +1,8 @@
 """Payload format `medication_pa`: the Akute "Medication Prior Auth Webhook" document, field for field (pure).
 
 Source: `/work/shared/reference/medication-pa-webhook.txt` ("the document"). Every field name, enum string
-and enum code below is transcribed from it, spelling included ("canceled", "PrescriberNotAllowedToSubmitPAReqest").
+and enum code below (and in `priorauth.authorizations.medication`, which holds the pharmacy_type and
+closed_reason enums) is transcribed from it, spelling included ("canceled", "PrescriberNotAllowedToSubmitPAReqest").
 
 `medication_pa_payload(authorization, event, attachments)` takes the authorization as the lifecycle API shows
 it (`GET /v1/prior-auth/authorizations/{id}`, camelCase), one of its events (`{id, type, sequence, createdAt,
@@ -14,6 +15,15 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import date, datetime, timezone
+
+from priorauth.authorizations.medication import (
+    CLOSED_REASON,
+    CLOSED_REASON_CODE,
+    NOT_REQUIRED_REASONS,
+    PHARMACY_TYPE,
+    approved_value,
+)
+from priorauth.authorizations.states import APPEAL_REQUESTED, SUBMISSION_FAILED, can_appeal
 
 # ---------------------------------------------------------------- enums, transcribed from the document
 
@@ -39,52 +49,8 @@ STATUS: dict[int, str] = {
     16: "in process",
 }
 
-# "pharmacy_type enum" of the document (`final_status.pharmacy_type`; the document gives no `_code` field for it).
-PHARMACY_TYPE: dict[int, str] = {
-    0: "Unknown",
-    1: "Retail",
-    2: "MailOrder",
-    3: "SpecialtyPharmacy",
-    4: "LongTermCarePharmacy",
-    5: "Any",
-    6: "TwentyFourHourPharmacy",
-    7: "FaxPharmacy",
-    8: "EPCS",
-    9: "InHouseDispensing",
-    10: "Compounding",
-    11: "DME",
-    12: "Kiosk",
-    13: "SupportsDigitalSignature",
-    14: "FaxPharmacyExternal",
-}
-
-# "closed_reason enum" of the document (`final_status.closed_reason`/`closed_reason_code`).
-CLOSED_REASON: dict[int, str] = {
-    0: "Unknown",
-    1: "ElectronicPriorAuthNotSupported",
-    2: "Other",
-    3: "PriorAuthNotRequired",
-    4: "CannotFindMatchingPatient",
-    5: "PatientNotEligible",
-    6: "PriorAuthDuplicateApproved",
-    7: "PriorAuthDuplicateInProgress",
-    8: "ClosedByPayer",
-    9: "ClosedByProvider",
-    10: "ClosedByMember",
-    11: "AttachmentTypeNotSupported",
-    12: "PrescriberNotAllowedToSubmitPAReqest",  # sic, as the document spells it
-    13: "ResponseInconsistentWithQuestion",
-    14: "ReceiverNotPAProcessorForThisPatient",
-    15: "ReceiverNotPAProcessorForPatientMedicationCombo",
-    16: "DuplicateDenied",
-    17: "ProviderRespondedAfterDeadlineToReply",
-    18: "ProductNotCoveredByThisPlanPriorAuthorizationNotAvailable",
-    19: "PrescriptionWithinPrescribingLimitsPriorAuthorizationNotRequiredForPatientMedication",
-    20: "CoverageLimitsMayExistForQuantityAndOrDaysSupply",
-    21: "CoverageLimitsHaveBeenExceededExceptionNotAvailable",
-    22: "ActivePAOnFile",
-    23: "SubmittedProductCodeIsNotValid",
-}
+# The document's pharmacy_type and closed_reason enums (PHARMACY_TYPE, CLOSED_REASON) are imported above from
+# priorauth.authorizations.medication: the lifecycle validates `service.pharmacyType` and closed reasons with them.
 
 # The document's fields, in its order (tests compare the payload's keys with these).
 FIELDS = ("case_id", "prescription_id", "case_alias", "note", "offline", "initialized_date",
@@ -104,20 +70,20 @@ ATTACHMENT_FIELDS = ("created_timestamp", "file_path")
 # (workflowState, decisionState) -> status code. "*" = any decision state.
 STATUS_BY_STATE: dict[tuple[str, str], int] = {
     ("needs_input", "unknown"): 1,        # requested: the case exists, the provider still has answers to give
-    ("needs_input", "pending"): 16,       # in process (not produced by the lifecycle today)
-    ("ready_to_submit", "unknown"): 1,    # requested: complete, not yet sent to the payer
+    ("needs_input", "pending"): 16,       # in process (the lifecycle never produces this pair)
+    ("ready_to_submit", "unknown"): 1,    # requested: complete, not yet sent (13 error after a failed attempt)
     ("ready_to_submit", "pending"): 16,   # in process: the payer's request was answered, resubmission to come
     ("submitting", "*"): 6,               # pending: being sent to the payer
-    ("pending_payer", "*"): 6,            # pending: the payer decides
+    ("pending_payer", "*"): 6,            # pending: the payer decides (4 deferred, 9 appeal: see _status_code)
     ("action_required", "*"): 5,          # action required: validation issues or a payer request for information
-    ("completed", "approved"): 7,         # approved
+    ("completed", "approved"): 7,         # approved (15 partially denied: see _status_code)
     ("completed", "denied"): 8,           # denied
-    ("completed", "unknown"): 3,          # closed without a decision (not produced by the lifecycle today)
-    ("completed", "pending"): 3,          # idem
+    ("completed", "unknown"): 3,          # closed by the payer (2 when its reason is "not required")
+    ("completed", "pending"): 3,          # closed (the lifecycle never produces this pair)
     ("cancelled", "*"): 11,               # canceled
 }
 FINAL_WORKFLOW_STATES = frozenset({"completed", "cancelled"})
-CLOSED_BY_PROVIDER = 9  # a cancel is the provider's (the API client's) act
+CLOSED_BY_PROVIDER = 9  # a cancel is the provider's (the API client's) act unless it names the member
 PAYER_REQUEST = "payer_request_for_information"  # the open action that can only be resolved with attachments
 FILE_CONTENT_PATH = "/v1/files/{file_id}/content"
 
@@ -145,9 +111,12 @@ def case_id_for(authorization_id: str) -> int:
 
 
 def prescription_id_for(authorization: dict) -> int | None:
-    """`prescription_id`: only a medication has a prescription. For a service coded as an NDC, stable_id of
-    "{externalId or authorization id}|ndc|{code}"; None for procedures (CPT/HCPCS) or an uncoded service."""
+    """`prescription_id`: only a medication has a prescription. stable_id of `service.prescriptionId` when the
+    client gave one; else, for a service coded as an NDC, stable_id of "{externalId or authorization id}|ndc|{code}";
+    None for procedures (CPT/HCPCS) or an uncoded service."""
     service = authorization.get("service") or {}
+    if service.get("prescriptionId"):
+        return stable_id(service["prescriptionId"])
     if service.get("codeSystem") != "ndc" or not service.get("code"):
         return None
     reference = authorization.get("externalId") or authorization["id"]
@@ -194,6 +163,66 @@ def _states(authorization: dict, event: dict) -> tuple[str | None, str | None, b
     return authorization.get("workflowState"), authorization.get("decisionState"), False
 
 
+def _since(marker: str | None, event: dict) -> bool:
+    """True when a marker time (an ISO string of the lifecycle) is at or before the event (same format)."""
+    created = event.get("createdAt")
+    return bool(marker) and (not created or marker <= created)
+
+
+def _status_code(authorization: dict, event: dict, workflow: str | None, decision: str | None) -> int:
+    """The status for the announced state pair, refined by what the authorization records. Markers are
+    compared with the event's time so that a past event is not re-labelled by what happened after it."""
+    code = status_code_for(workflow, decision)
+    details = authorization.get("decisionDetails") or {}
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    reason = data.get("reason") if event.get("type") == "prior_auth.status.changed" else None
+    if workflow == "ready_to_submit":
+        error = authorization.get("submissionError") or {}
+        if reason == SUBMISSION_FAILED or _since(error.get("failedAt"), event):
+            return 13  # error: the latest submission attempt failed
+    elif workflow == "pending_payer":
+        if details.get("type") == "deferred" and _since(details.get("receivedAt"), event):
+            return 4  # deferred
+        appeal = authorization.get("appeal") or {}
+        if reason == APPEAL_REQUESTED or (_since(appeal.get("requestedAt"), event)
+                                          and not _since(appeal.get("resolvedAt"), event)):
+            return 9  # appeal requested
+    elif (workflow, decision) == ("completed", "approved") and details.get("partialDenial"):
+        return 15  # partially denied
+    elif code == 3 and details.get("closedReason") in NOT_REQUIRED_REASONS:
+        return 2  # not required
+    return code
+
+
+def _closed_reason_code(authorization: dict, workflow: str | None, code: int) -> int | None:
+    if workflow == "cancelled":
+        given = (authorization.get("cancellation") or {}).get("closedReason")
+        return CLOSED_REASON_CODE.get(given, CLOSED_BY_PROVIDER)
+    if code in (2, 3):
+        return CLOSED_REASON_CODE.get((authorization.get("decisionDetails") or {}).get("closedReason"), 0)
+    return None
+
+
+def _deadlines(authorization: dict, workflow: str | None) -> tuple[str | None, str | None]:
+    """(next_response_deadline, expected_response_date): whoever must answer next, and when the payer must."""
+    if workflow == "pending_payer":
+        payer_due = authorization.get("payerResponseDueAt")
+        return payer_due, payer_due
+    provider_due = sorted(a["details"]["responseDueBy"] for a in _open_payer_requests(authorization)
+                          if (a.get("details") or {}).get("responseDueBy"))
+    return (provider_due[0] if provider_due else None), None
+
+
+def _open_payer_requests(authorization: dict) -> list[dict]:
+    return [a for a in authorization.get("openActions") or []
+            if a.get("type") == PAYER_REQUEST and a.get("status", "open") == "open"]
+
+
+def _amount(service: dict, details: dict, field: str, approved: bool) -> str | None:
+    """A medication amount: what the payer approved once it approved (narrowed, or as requested), else the request."""
+    return _number_string(approved_value(service, details, field) if approved else service.get(field))
+
+
 def _payer_note(details: dict) -> str | None:
     """The payer's last words: a denial's message or a request for information's message."""
     return details.get("denialReasonMessage") or details.get("message") or None
@@ -202,7 +231,7 @@ def _payer_note(details: dict) -> str | None:
 def medication_pa_payload(authorization: dict, event: dict, attachments: list[dict]) -> dict:
     """The `medication_pa` body for one authorization event. See the module docstring for the inputs."""
     workflow, decision, from_event = _states(authorization, event)
-    code = status_code_for(workflow, decision)
+    code = _status_code(authorization, event, workflow, decision)
     details = authorization.get("decisionDetails") or {}
     service = authorization.get("service") or {}
     final = workflow in FINAL_WORKFLOW_STATES
@@ -216,19 +245,16 @@ def medication_pa_payload(authorization: dict, event: dict, attachments: list[di
     else:
         status_date = authorization.get("updatedAt")
 
-    if workflow == "cancelled":
-        closed_code: int | None = CLOSED_BY_PROVIDER
-    elif code == 3:
-        closed_code = 0
-    else:
-        closed_code = None
-
+    closed_code = _closed_reason_code(authorization, workflow, code)
     cancel_reason = None
-    event_data = event.get("data") if isinstance(event.get("data"), dict) else {}
-    if workflow == "cancelled" and from_event:
-        cancel_reason = event_data.get("reason")
+    if workflow == "cancelled":  # the cancel's reason: the status change carries it, the authorization keeps it
+        event_data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        cancel_reason = (event_data.get("reason") if from_event else None) or (
+            authorization.get("cancellation") or {}).get("reason")
 
-    approved = code == 7
+    approved = code in (7, 15)
+    next_deadline, expected = _deadlines(authorization, workflow)
+    appeal = authorization.get("appeal") or {}
     final_status = {
         "prior_authorization_status": STATUS[code] if final else None,
         "prior_authorization_status_code": code if final else None,
@@ -237,15 +263,15 @@ def medication_pa_payload(authorization: dict, event: dict, attachments: list[di
         "authorization_number": details.get("certificationNumber") if approved else None,
         "authorization_period_start": utc_string(details.get("approvedStartDate")) if approved else None,
         "authorization_period_end": utc_string(details.get("approvedEndDate")) if approved else None,
-        "pharmacy_type": PHARMACY_TYPE[0],  # the lifecycle has no pharmacy type yet
-        "quantity": _number_string(service.get("quantity")),
-        "days_supply": _number_string(service.get("daysSupply")),
-        "number_of_cycles": None,
-        "number_of_refills": None,
+        "pharmacy_type": service.get("pharmacyType") or PHARMACY_TYPE[0],
+        "quantity": _amount(service, details, "quantity", approved),
+        "days_supply": _amount(service, details, "daysSupply", approved),
+        "number_of_cycles": _amount(service, details, "numberOfCycles", approved),
+        "number_of_refills": _amount(service, details, "refills", approved),
         "note": _payer_note(details) if final else None,
-        "can_appeal": False,  # the lifecycle has no appeal operation yet
+        "can_appeal": can_appeal(workflow or "", decision or "", bool(details.get("partialDenial")),
+                                 bool(authorization.get("appeal"))),
     }
-    open_actions = authorization.get("openActions") or []
     return {
         "case_id": case_id_for(authorization["id"]),
         "prescription_id": prescription_id_for(authorization),
@@ -253,17 +279,17 @@ def medication_pa_payload(authorization: dict, event: dict, attachments: list[di
         "note": _payer_note(details),
         "offline": False,
         "initialized_date": utc_string(authorization.get("createdAt")),
-        "next_response_deadline": None,
+        "next_response_deadline": utc_string(next_deadline),
         "status": STATUS[code],
         "status_code": code,
         "status_date": utc_string(status_date),
-        "expected_response_date": None,
-        "attachment_required": any(a.get("type") == PAYER_REQUEST and a.get("status", "open") == "open"
-                                   for a in open_actions),
+        "expected_response_date": utc_string(expected),
+        "attachment_required": bool(_open_payer_requests(authorization)),
         "next_question_id": None,
         "expedited": authorization.get("urgency") == "expedited",
         "final_status": final_status,
-        "appeal_details": {"appeal_case_id": None, "notes_for_appeal": None, "appeal_reason": None},
+        "appeal_details": {"appeal_case_id": appeal.get("id"), "notes_for_appeal": appeal.get("notes"),
+                           "appeal_reason": appeal.get("reason")},
         "cancel_details": {"cancel_reason": cancel_reason},
         "attachments": [{"created_timestamp": utc_string(a.get("createdAt")),
                          "file_path": FILE_CONTENT_PATH.format(file_id=a["fileId"])} for a in attachments],

@@ -19,6 +19,7 @@ from priorauth.webhooks.models import WebhookDelivery, WebhookEndpoint
 from priorauth.webhooks.schemas import EndpointCreate, EndpointPatch
 from priorauth.webhooks.signing import new_secret
 from priorauth.webhooks.urls import UnsafeWebhookUrl, check_url
+from priorauth.webhooks.wakeup import announce
 
 ROTATION_OVERLAP = timedelta(hours=24)
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
@@ -168,6 +169,7 @@ async def update_endpoint(
             endpoint.enabled = bool(body.enabled)
             if body.enabled:
                 endpoint.disabled_reason, endpoint.failing_since = None, None
+                await announce(session)  # its waiting deliveries are due again
         endpoint.updated_at = utcnow()
     return endpoint_view(endpoint)
 
@@ -222,6 +224,7 @@ async def redeliver(db: Database, who: Principal, endpoint_id: str, delivery_id:
             raise not_found("webhook delivery", delivery_id)
         delivery.status, delivery.attempts = "pending", 0
         delivery.next_attempt_at, delivery.delivered_at = utcnow(), None
+        await announce(session)
     return delivery_view(delivery)
 
 

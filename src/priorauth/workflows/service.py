@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from priorauth.auth.service import Principal
 from priorauth.db import Database
 from priorauth.errors import CodedError
+from priorauth.events import service as org_events
 from priorauth.ids import new_id
 from priorauth.plain import check_plain
 from priorauth.timeutil import iso, utcnow
@@ -331,11 +332,21 @@ async def _hold(session, wf: Workflow, step: WorkflowStep, outcome, options: Opt
         return "require_approval"
     step.holds += 1
     step.approval_id, step.approval_status = approval_id_for(wf.id, step.step_id, step.holds), "pending"
-    session.add(WorkflowApproval(id=step.approval_id, organization_id=wf.organization_id, workflow_id=wf.id,
-                                 step_id=step.step_id, status="pending", severity=outcome.severity or "medium",
-                                 reason=outcome.reason, policy_ids=list(outcome.policy_ids), requested_at=now,
-                                 expires_at=now + options.approval_ttl))
+    approval = WorkflowApproval(id=step.approval_id, organization_id=wf.organization_id, workflow_id=wf.id,
+                                step_id=step.step_id, status="pending", severity=outcome.severity or "medium",
+                                reason=outcome.reason, policy_ids=list(outcome.policy_ids), requested_at=now,
+                                expires_at=now + options.approval_ttl)
+    session.add(approval)
+    org_events.record(session, wf.organization_id, org_events.APPROVAL_REQUESTED,
+                      _approval_event(approval) | {"severity": approval.severity, "policyIds": approval.policy_ids,
+                                                   "expiresAt": iso(approval.expires_at)})
     return "require_approval"
+
+
+def _approval_event(approval: WorkflowApproval) -> dict:
+    """Ids and states only: reasons are free text and stay in the (redacted) audit log."""
+    return {"approvalId": approval.id, "workflowId": approval.workflow_id, "stepId": approval.step_id,
+            "status": approval.status}
 
 
 async def gate(db: Database, who: Principal, workflow_id: str, step_id: str, body: GateRequest,
@@ -462,6 +473,8 @@ async def approve(db: Database, who: Principal, workflow_id: str, step_id: str, 
         approval.status, approval.decided_by, approval.decided_at = "approved", user_id, now
         step.approval_status = "approved"  # the memoized decision stays: `reevaluate` sees the approval
         _audit(session, wf, step.step_id, "approve", user_id, {"approval_id": approval.id})
+        org_events.record(session, wf.organization_id, org_events.APPROVAL_RESOLVED,
+                          _approval_event(approval) | {"decidedBy": user_id, "expired": False})
     return {"workflow_id": wf.id, "step_id": step.step_id, "approval_id": approval.id, "approval_status": "approved",
             "approved_by": user_id, "message": "Step approved"}
 
@@ -476,6 +489,8 @@ def _reject(session, wf: Workflow, step: WorkflowStep, approval: WorkflowApprova
     wf.status, wf.status_reason, wf.updated_at = "aborted", f"approval {approval.id} rejected: {reason}", now
     _audit(session, wf, step.step_id, "expire" if expired else "reject", actor,
            {"approval_id": approval.id, "reason": reason, "workflow_status": "aborted"})
+    org_events.record(session, wf.organization_id, org_events.APPROVAL_RESOLVED,
+                      _approval_event(approval) | {"decidedBy": actor, "expired": expired})
 
 
 async def reject(db: Database, who: Principal, workflow_id: str, step_id: str, user_id: str, reason: str) -> dict:
