@@ -446,7 +446,7 @@ class Bench:
                    for _, n in results)
 
     async def delivery_log(self, client, newest: int) -> dict[str, float]:
-        """Delivery id -> the delivery row's createdAt (when fan-out wrote it), for the newest deliveries of
+        """Delivery id -> the delivery row's createdAt (written in the event's transaction), for the newest deliveries of
         the first endpoint, from GET .../deliveries (newest first, 100 a page)."""
         out: dict[str, float] = {}
         endpoint = self.endpoint_ids[0]
@@ -455,7 +455,7 @@ class Bench:
             params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
             r = await client.get(f"/v1/webhooks/endpoints/{endpoint}/deliveries", params=params)
             if r.status_code != 200:
-                log(f"delivery log: HTTP {r.status_code}; no fan-out / send split")
+                log(f"delivery log: HTTP {r.status_code}; no write / send split")
                 return {}
             page = r.json()
             for d in page["data"]:
@@ -593,7 +593,7 @@ class Bench:
                 tp_arrivals.append(r["arrival"])
         latency["latency"] = latency_summary(lat_ms)
         latency["by_event_type"] = {t: latency_summary(v) for t, v in by_type.items()}
-        # From the delivery log: event createdAt -> delivery row written (outbox + fan-out), -> receiver (send).
+        # From the delivery log: event createdAt -> delivery row written (same transaction), -> receiver (send).
         latency["split_from_delivery_log"] = {"event_to_fanout": latency_summary(fan_ms),
                                               "fanout_to_receiver": latency_summary(send_ms)}
         latency["deliveries_received"] = len(lat_seen)
@@ -660,7 +660,7 @@ def print_table(res: dict) -> None:
         if v.get("count"):
             print(f"   {t:40} p50 {v['p50_ms']:7.1f}  p99 {v['p99_ms']:7.1f} ms  ({v['count']})")
     split = lat["split_from_delivery_log"]
-    for name, label in (("event_to_fanout", "event → delivery row (outbox, fan-out)"),
+    for name, label in (("event_to_fanout", "event → delivery row (commit of its transaction)"),
                         ("fanout_to_receiver", "delivery row → receiver (claim, send)")):
         v = split[name]
         if v.get("count"):

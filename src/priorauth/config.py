@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     # run out the delivery is failed. Each wait gets +-10 % jitter.
     webhook_retry_schedule: str = "5,30,120,600,1800,3600,10800,21600"
     webhook_timeout_seconds: float = Field(10.0, gt=0)
-    webhook_batch: int = Field(50, ge=1, le=1000)
+    webhook_batch: int = Field(50, ge=1, le=1000)  # requests in flight per delivery loop
+    # Connections per endpoint and loop: small pools keep httpx fast and slow receivers to themselves.
+    webhook_connections_per_endpoint: int = Field(8, ge=1, le=100)
     webhook_disable_after_seconds: float = Field(3 * 24 * 3600, gt=0)  # failing this long: endpoint disabled
     # A claimed delivery whose process died is sent again after this; must outlast a request.
     webhook_lease_seconds: float = Field(60.0, gt=0)

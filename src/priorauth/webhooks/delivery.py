@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import structlog
-from sqlalchemy import exists, insert, or_, select, update
+from sqlalchemy import bindparam, exists, insert, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -48,6 +48,7 @@ from priorauth.webhooks.wakeup import CHANNEL, announce, local_wakers
 
 log = structlog.get_logger("priorauth.webhooks")
 JITTER = 0.10
+MAX_POOLS = 256  # endpoints with an open connection pool, per delivery loop
 # Formats whose payload is built here.
 BUILT_FORMATS = ("priorauth", "medication_pa")
 
@@ -134,6 +135,16 @@ async def enqueue_ping(db: Database, endpoint: WebhookEndpoint) -> WebhookDelive
 
 # ---- sending -------------------------------------------------------------------------------------------
 
+_deliveries = WebhookDelivery.__table__
+# An outcome is recorded only while its lease holds: a row redelivered or re-claimed meanwhile is left alone.
+_RECORD = update(_deliveries).where(
+    _deliveries.c.id == bindparam("b_id"), _deliveries.c.status == "pending",
+    _deliveries.c.attempts == bindparam("b_attempts"), _deliveries.c.next_attempt_at == bindparam("b_lease"),
+).values(status=bindparam("b_status"), attempts=bindparam("b_new_attempts"), next_attempt_at=bindparam("b_next"),
+         last_status_code=bindparam("b_code"), last_error=bindparam("b_error"),
+         last_latency_ms=bindparam("b_latency"), delivered_at=bindparam("b_delivered"))
+
+
 @dataclass
 class Claimed:
     delivery_id: str
@@ -161,10 +172,10 @@ class Deliverer:
     """Keeps up to `webhook_batch` deliveries in flight: claims due rows as capacity frees up, sends them
     concurrently and records finished ones together, one transaction per group. `run()` loops until `stop()`."""
 
-    def __init__(self, db: Database, settings: Settings, *, client: httpx.AsyncClient | None = None):
+    def __init__(self, db: Database, settings: Settings):
         self.db = db
         self.settings = settings  # read on every cycle: the schedule may be changed at run time
-        self._client = client
+        self._clients: dict[str, httpx.AsyncClient] = {}  # endpoint id -> its connection pool
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # set when deliveries may have become due
         self._finished: list[tuple[Claimed, Outcome]] = []
@@ -172,15 +183,22 @@ class Deliverer:
         self._in_flight: dict[str, asyncio.Task] = {}  # delivery id -> its send, until recorded
         self._closing = False
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False,
-                                             limits=httpx.Limits(max_connections=self.settings.webhook_batch))
-        return self._client
+    def _client(self, endpoint_id: str) -> httpx.AsyncClient:
+        """A small pool per endpoint: a slow receiver cannot hold the connections of the others, and
+        httpcore's per-request scan of its pool stays short (a 50-connection pool halved throughput)."""
+        client = self._clients.get(endpoint_id)
+        if client is None:
+            if len(self._clients) >= MAX_POOLS:  # the oldest pool goes; its endpoint gets a new one if needed
+                oldest = next(iter(self._clients))
+                asyncio.get_running_loop().create_task(self._clients.pop(oldest).aclose())
+            client = self._clients[endpoint_id] = httpx.AsyncClient(
+                timeout=self.settings.webhook_timeout_seconds, follow_redirects=False,
+                limits=httpx.Limits(max_connections=self.settings.webhook_connections_per_endpoint))
+        return client
 
     async def _any_due(self, now) -> bool:
-        # A cheap read first: an idle loop must not take SQLite's single writer every poll.
+        # A cheap read first: an idle loop must not take SQLite's single writer every poll. (PostgreSQL's
+        # claim with SKIP LOCKED is as cheap when nothing is due.)
         async with self.db.read() as session:
             return (await session.execute(select(WebhookDelivery.id).where(
                 WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
@@ -189,7 +207,7 @@ class Deliverer:
     async def claim(self, limit: int | None = None) -> list[Claimed]:
         now = utcnow()
         lease_until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
-        if not await self._any_due(now):
+        if self.db.is_sqlite and not await self._any_due(now):
             return []
         earlier = aliased(WebhookDelivery)
         ids = select(WebhookDelivery.id).where(
@@ -235,7 +253,8 @@ class Deliverer:
 
         try:
             url, extensions = await self._target(item.url, headers)
-            response = await self.client.post(url, content=body, headers=headers, extensions=extensions)
+            response = await self._client(item.endpoint_id).post(url, content=body, headers=headers,
+                                                                  extensions=extensions)
         except httpx.TimeoutException:
             return Outcome(None, "timeout", elapsed())
         except httpx.ConnectError:
@@ -262,35 +281,35 @@ class Deliverer:
         headers["host"] = parts.netloc
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), {"sni_hostname": host}
 
-    def _outcome_values(self, item: Claimed, outcome: Outcome, now: datetime) -> dict:
+    def _outcome_row(self, item: Claimed, outcome: Outcome, now: datetime) -> dict:
+        """The parameters of `_RECORD` for one finished attempt."""
         attempts = item.attempts + 1
-        values: dict = {"attempts": attempts, "last_status_code": outcome.status_code,
-                        "last_error": outcome.error, "last_latency_ms": outcome.latency_ms}
+        status, next_attempt_at = "pending", item.lease_until
         if outcome.ok:
-            values.update(status="delivered", delivered_at=now)
+            status = "delivered"
+        elif (wait := retry_wait(self.settings.retry_schedule, attempts)) is None:
+            status = "failed"
         else:
-            wait = retry_wait(self.settings.retry_schedule, attempts)
-            if wait is None:
-                values.update(status="failed")
-            else:
-                values.update(next_attempt_at=now + timedelta(seconds=wait))
-        return values
+            next_attempt_at = now + timedelta(seconds=wait)
+        return {"b_id": item.delivery_id, "b_attempts": item.attempts, "b_lease": item.lease_until,
+                "b_new_attempts": attempts, "b_status": status, "b_next": next_attempt_at,
+                "b_code": outcome.status_code, "b_error": outcome.error, "b_latency": outcome.latency_ms,
+                "b_delivered": now if outcome.ok else None}
 
     async def record(self, item: Claimed, outcome: Outcome) -> None:
         await self.record_many([(item, outcome)])
 
     async def record_many(self, finished: Iterable[tuple[Claimed, Outcome]]) -> None:
-        """Record outcomes in one transaction, and each endpoint's health from its latest outcome."""
+        """Record outcomes in one transaction (one statement, many rows), and each endpoint's health from its
+        latest outcome."""
         now = utcnow()
         latest: dict[str, bool] = {}
+        rows = []
+        for item, outcome in finished:
+            rows.append(self._outcome_row(item, outcome, now))
+            latest[item.endpoint_id] = outcome.ok
         async with self.db.write() as session:
-            for item, outcome in finished:
-                # Only while our lease holds: a row redelivered or re-claimed meanwhile is not overwritten.
-                await session.execute(update(WebhookDelivery).where(
-                    WebhookDelivery.id == item.delivery_id, WebhookDelivery.status == "pending",
-                    WebhookDelivery.attempts == item.attempts,
-                    WebhookDelivery.next_attempt_at == item.lease_until).values(**self._outcome_values(item, outcome, now)))
-                latest[item.endpoint_id] = outcome.ok
+            await session.execute(_RECORD, rows)
             healthy = [endpoint_id for endpoint_id, ok in latest.items() if ok]
             failing = [endpoint_id for endpoint_id, ok in latest.items() if not ok]
             if healthy:
@@ -310,8 +329,7 @@ class Deliverer:
             WebhookEndpoint.id.in_(endpoint_ids), WebhookEndpoint.enabled.is_(True),
             WebhookEndpoint.failing_since <= cutoff,
         ).values(enabled=False, updated_at=now, disabled_reason="failing for 3 days or more").returning(
-            WebhookEndpoint.id, WebhookEndpoint.organization_id, WebhookEndpoint.failing_since, WebhookEndpoint.url,
-        ))).all()
+            WebhookEndpoint.id, WebhookEndpoint.organization_id, WebhookEndpoint.failing_since))).all()
         for row in disabled:
             log.warning("webhook_endpoint_disabled", endpoint=row.id)
             record_event(session, row.organization_id, ENDPOINT_DISABLED,
@@ -321,20 +339,16 @@ class Deliverer:
     # ---- the loop ------------------------------------------------------------------------------------------
 
     async def _deliver(self, item: Claimed) -> None:
-        outcome = await self.send(item)
+        try:
+            outcome = await self.send(item)
+        except Exception as exc:  # noqa: BLE001 (a bug must not strand the delivery: it is retried like a failure)
+            log.error("webhook_send_crashed", delivery=item.delivery_id, error_type=type(exc).__name__)
+            outcome = Outcome(None, "internal_error", 0)
         if not outcome.ok:
             log.info("webhook_attempt_failed", delivery=item.delivery_id, endpoint=item.endpoint_id,
                      error=outcome.error, attempts=item.attempts + 1)
         self._finished.append((item, outcome))
         self._finished_ready.set()
-
-    async def run_once(self) -> int:
-        """Claim one batch, send it (different authorizations concurrently) and record it; returns how many."""
-        claimed = await self.claim()
-        if claimed:
-            outcomes = await asyncio.gather(*(self.send(item) for item in claimed))
-            await self.record_many(zip(claimed, outcomes, strict=True))
-        return len(claimed)
 
     async def _recorder(self) -> None:
         """Records what finished, in groups; each group may let later events of its authorizations go."""
@@ -402,7 +416,7 @@ class Deliverer:
                         log.error("webhook_cycle_failed", error_type=type(exc).__name__)
                 for item in claimed:
                     self._in_flight[item.delivery_id] = asyncio.create_task(self._deliver(item))
-                if not claimed:
+                if not claimed:  # nothing due, or no room: until a wake-up (commit, finished sends) or the poll
                     await self._wait_for_work()
         finally:
             local_wakers.discard(self._wake)
@@ -416,9 +430,8 @@ class Deliverer:
                 if task is not None:
                     task.cancel()
             await asyncio.gather(*(t for t in (recorder, listener) if t is not None), return_exceptions=True)
-            if self._client is not None:
-                await self._client.aclose()
-                self._client = None
+            clients, self._clients = list(self._clients.values()), {}
+            await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
 
     def stop(self) -> None:
         self._stop.set()
