@@ -463,11 +463,258 @@ async def test_failed_submission_shows_error_until_a_submission_succeeds(client,
     assert _status(await _payload(client, auth["id"])) == ("pending", 6)
 
 
+# ---------------------------------------------------------------- payer-confirmed cancels, deleted drafts
+
+async def _cancel_requested(client, body: dict | None = None) -> dict:
+    auth = await _pending(client)
+    requested = await client.post(f"{A}/{auth['id']}/cancel", json={"payerConfirmation": True} | (body or {}))
+    assert requested.status_code == 200, requested.text
+    return requested.json()
+
+
+async def test_cancel_request_then_payer_confirms(client):
+    auth = await _pending(client)
+    before = (await client.get(f"{A}/{auth['id']}")).json()
+    requested = await client.post(f"{A}/{auth['id']}/cancel", json={
+        "payerConfirmation": True, "reason": "patient stopped the drug", "closedReason": "ClosedByMember"})
+    assert requested.status_code == 200, requested.text
+    body = requested.json()
+    assert (body["workflowState"], body["decisionState"]) == ("pending_payer", "pending")
+    assert body["cancelledAt"] is None and body["version"] == before["version"] + 1
+    assert requested.headers["etag"] == f'"{body["version"]}"'
+    cancellation = body["cancellation"]
+    assert {k: cancellation[k] for k in ("status", "reason", "closedReason")} == {
+        "status": "requested", "reason": "patient stopped the drug", "closedReason": "ClosedByMember"}
+    assert cancellation["requestedAt"]
+    events = await _events(client, auth["id"])
+    assert events[-1]["type"] == "prior_auth.cancel.requested"
+    assert events[-1]["data"] == {"reason": "patient stopped the drug", "closedReason": "ClosedByMember"}
+    p = await _payload(client, auth["id"])
+    assert _status(p) == ("cancel requested", 10)
+    assert p["cancel_details"] == {"cancel_reason": "patient stopped the drug"}
+    assert p["final_status"]["prior_authorization_status"] is None and p["final_status"]["closed_reason"] is None
+
+    again = await client.post(f"{A}/{auth['id']}/cancel", json={"payerConfirmation": True})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "cancel_already_requested"
+
+    confirmed = await client.post(_sandbox(auth["id"]), json={"type": "cancel_confirmed"})
+    assert confirmed.status_code == 200, confirmed.text
+    body = confirmed.json()
+    assert (body["workflowState"], body["decisionState"]) == ("cancelled", "pending") and body["cancelledAt"]
+    assert body["cancellation"]["status"] == "confirmed" and body["cancellation"]["confirmedAt"]
+    assert body["openActions"] == [] and body["deletedAt"] is None
+    assert body["version"] == requested.json()["version"] + 1  # one version per operation
+    events = await _events(client, auth["id"])
+    assert [e["type"] for e in events[-2:]] == ["prior_auth.payer.response_received", "prior_auth.status.changed"]
+    assert events[-2]["data"]["type"] == "cancel_confirmed"
+    assert events[-1]["data"]["reason"] == "patient stopped the drug"
+    p = await _payload(client, auth["id"])
+    assert _status(p) == ("canceled", 11)
+    assert (p["final_status"]["closed_reason"], p["final_status"]["closed_reason_code"]) == ("ClosedByMember", 10)
+    assert p["cancel_details"] == {"cancel_reason": "patient stopped the drug"}
+    # The request's own event keeps its status in the history.
+    request_event = next(e for e in events if e["type"] == "prior_auth.cancel.requested")
+    view = (await client.get(f"{A}/{auth['id']}")).json()
+    assert _status(medication_pa_payload(view | {"workflowState": "pending_payer"}, request_event, [])) == (
+        "cancel requested", 10)
+    late = await client.post(_sandbox(auth["id"]), json={"type": "cancel_denied"})
+    assert late.status_code == 409 and late.json()["error"]["code"] == "invalid_state_transition"
+
+
+async def test_cancel_confirmed_closes_open_actions_and_withdraws_an_appeal(client):
+    auth = await _denied(client)
+    await client.post(f"{A}/{auth['id']}/appeal", json={"reason": "needed"})
+    requested = await client.post(f"{A}/{auth['id']}/cancel", json={"payerConfirmation": True})
+    assert requested.status_code == 200, requested.text
+    assert _status(await _payload(client, auth["id"])) == ("cancel requested", 10)
+    body = (await client.post(_sandbox(auth["id"]), json={"type": "cancel_confirmed"})).json()
+    assert body["workflowState"] == "cancelled"
+    assert (body["appeal"]["status"], body["appeal"]["outcome"]) == ("resolved", "withdrawn")
+    assert body["cancellation"]["reason"] == "cancelled by client"
+    p = await _payload(client, auth["id"])
+    assert _status(p) == ("canceled", 11) and p["final_status"]["closed_reason_code"] == 9
+
+
+async def test_cancel_request_denied_then_payer_approves(client):
+    auth = await _cancel_requested(client, {"reason": "duplicate order"})
+    denied = await client.post(_sandbox(auth["id"]), json={"type": "cancel_denied",
+                                                            "message": "Dispensed already"})
+    assert denied.status_code == 200, denied.text
+    body = denied.json()
+    assert (body["workflowState"], body["decisionState"]) == ("pending_payer", "pending")
+    assert body["decisionDetails"] is None  # a cancel answer is not a decision on the request
+    cancellation = body["cancellation"]
+    assert (cancellation["status"], cancellation["message"], cancellation["reason"]) == (
+        "denied", "Dispensed already", "duplicate order")
+    assert cancellation["deniedAt"] and "endedAt" not in cancellation
+    events = await _events(client, auth["id"])
+    assert [e["type"] for e in events[-2:]] == ["prior_auth.payer.response_received", "prior_auth.cancel.denied"]
+    assert events[-1]["data"] == {"message": "Dispensed already"}
+    p = await _payload(client, auth["id"])
+    assert _status(p) == ("cancel denied", 12)
+    assert p["cancel_details"] == {"cancel_reason": "duplicate order"}
+    assert p["final_status"]["closed_reason"] is None
+
+    for body in ({"type": "cancel_denied"}, {"type": "cancel_confirmed"}):
+        refused = await client.post(_sandbox(auth["id"]), json=body)
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_cancel_requested"
+    deferred = await client.post(_sandbox(auth["id"]), json={"type": "deferred"})
+    assert deferred.status_code == 200
+    assert _status(await _payload(client, auth["id"])) == ("cancel denied", 12)  # no status change yet
+
+    approved = await client.post(_sandbox(auth["id"]), json={"type": "approval", "certificationNumber": "C-9"})
+    assert approved.status_code == 200, approved.text
+    body = approved.json()
+    assert (body["workflowState"], body["decisionState"]) == ("completed", "approved")
+    assert body["cancellation"]["status"] == "denied" and body["cancellation"]["endedAt"]
+    p = await _payload(client, auth["id"])
+    assert _status(p) == ("approved", 7) and p["cancel_details"] == {"cancel_reason": None}
+    # Each event keeps its own status: 10 while requested, 12 after the denial.
+    view = (await client.get(f"{A}/{auth['id']}")).json()
+    events = await _events(client, auth["id"])
+    labels = {e["type"]: _status(medication_pa_payload(view | {"workflowState": "pending_payer"}, e, []))[1]
+              for e in events if e["type"] in ("prior_auth.cancel.requested", "prior_auth.cancel.denied")}
+    assert labels == {"prior_auth.cancel.requested": 10, "prior_auth.cancel.denied": 12}
+
+
+async def test_open_cancel_request_superseded_by_a_decision(client):
+    auth = await _cancel_requested(client)
+    denied = await client.post(_sandbox(auth["id"]), json={"type": "denial", "denialReasonCode": "NMN",
+                                                            "denialReasonMessage": "Step therapy not met"})
+    body = denied.json()
+    assert (body["workflowState"], body["decisionState"]) == ("completed", "denied")
+    assert body["cancellation"]["status"] == "superseded" and body["cancellation"]["endedAt"]
+    p = await _payload(client, auth["id"])
+    assert _status(p) == ("denied", 8) and p["cancel_details"] == {"cancel_reason": None}
+    # A new request is possible once the case is back with the payer (here: an appeal).
+    await client.post(f"{A}/{auth['id']}/appeal", json={"reason": "needed"})
+    assert _status(await _payload(client, auth["id"])) == ("appeal requested", 9)
+    again = await client.post(f"{A}/{auth['id']}/cancel", json={"payerConfirmation": True})
+    assert again.status_code == 200 and again.json()["cancellation"]["status"] == "requested"
+    assert _status(await _payload(client, auth["id"])) == ("cancel requested", 10)
+
+
+async def test_immediate_cancel_during_a_cancel_request(client):
+    auth = await _cancel_requested(client)
+    cancelled = await client.post(f"{A}/{auth['id']}/cancel", json={"reason": "now"})
+    assert cancelled.status_code == 200 and cancelled.json()["workflowState"] == "cancelled"
+    assert cancelled.json()["cancellation"] == {"reason": "now", "closedReason": "ClosedByProvider"}
+    refused = await client.post(_sandbox(auth["id"]), json={"type": "cancel_confirmed"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "invalid_state_transition"
+
+
+async def test_cancel_request_errors(client):
+    draft = (await client.post(A, json=drug_case())).json()
+    refused = await client.post(f"{A}/{draft['id']}/cancel", json={"payerConfirmation": True})
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_state_transition"
+    assert error["details"] == {"workflowState": "ready_to_submit", "operation": "cancel_request"}
+    for bad in ({"payerConfirmation": "yes"}, {"payerConfirmation": 1}, {"payerConfirmation": None},
+                {"payerConfirmation": True, "closedReason": "ClosedByPayer"}):
+        invalid = await client.post(f"{A}/{draft['id']}/cancel", json=bad)
+        assert invalid.status_code == 422, (bad, invalid.text)
+        assert invalid.json()["error"]["code"] == "validation_failed"
+    explicit_false = await client.post(f"{A}/{draft['id']}/cancel", json={"payerConfirmation": False})
+    assert explicit_false.status_code == 200 and explicit_false.json()["workflowState"] == "cancelled"
+
+    auth = await _pending(client)
+    before = len(await _events(client, auth["id"]))
+    for body in ({"type": "cancel_confirmed"}, {"type": "cancel_denied", "message": "no"}):
+        none_open = await client.post(_sandbox(auth["id"]), json=body)
+        assert none_open.status_code == 409 and none_open.json()["error"]["code"] == "no_cancel_requested"
+    assert len(await _events(client, auth["id"])) == before  # nothing was written
+    await client.post(f"{A}/{auth['id']}/cancel", json={"payerConfirmation": True})
+    for bad in ({"type": "cancel_denied", "message": ""}, {"type": "cancel_confirmed", "message": "x"},
+                {"type": "cancel_denied", "message": "x" * 2001}):
+        invalid = await client.post(_sandbox(auth["id"]), json=bad)
+        assert invalid.status_code == 422 and invalid.json()["error"]["code"] == "validation_failed", bad
+    assert (await client.get(f"{A}/{auth['id']}")).json()["cancellation"]["status"] == "requested"
+
+
+@pytest.mark.parametrize("complete", [False, True])
+async def test_delete_a_draft(client, complete):
+    created = (await client.post(A, json=drug_case() if complete else tka_case())).json()
+    assert created["workflowState"] == ("ready_to_submit" if complete else "needs_input")
+    assert created["deletedAt"] is None
+    deleted = await client.delete(f"{A}/{created['id']}")
+    assert deleted.status_code == 204 and deleted.content == b""
+    view = (await client.get(f"{A}/{created['id']}"))
+    assert view.status_code == 200
+    body = view.json()
+    assert (body["workflowState"], body["decisionState"]) == ("cancelled", "unknown")
+    assert body["deletedAt"] and body["cancelledAt"] == body["deletedAt"] and body["openActions"] == []
+    assert body["version"] == created["version"] + 1
+    events = await _events(client, created["id"])
+    assert [e["type"] for e in events[-2:]] == ["prior_auth.authorization.deleted", "prior_auth.status.changed"]
+    assert events[-1]["data"]["reason"] == "deleted"
+    p = await _payload(client, created["id"])
+    assert _status(p) == ("deleted", 14)
+    final = p["final_status"]
+    assert (final["prior_authorization_status"], final["prior_authorization_status_code"]) == ("deleted", 14)
+    assert (final["closed_reason"], final["closed_reason_code"]) == ("ClosedByProvider", 9)
+    assert p["cancel_details"] == {"cancel_reason": None} and p["status_date"] == events[-1]["createdAt"]
+    later = medication_pa_payload(body, {"type": "ping", "createdAt": body["updatedAt"]}, [])
+    assert _status(later) == ("deleted", 14) and later["status_date"] == body["cancelledAt"]
+    # Idempotent: deleting again changes nothing.
+    again = await client.delete(f"{A}/{created['id']}")
+    assert again.status_code == 204
+    assert (await client.get(f"{A}/{created['id']}")).json()["version"] == body["version"]
+    assert len(await _events(client, created["id"])) == len(events)
+    listed = (await client.get(A, params={"workflowState": "cancelled"})).json()["data"]
+    assert created["id"] in [a["id"] for a in listed]  # nothing is erased
+
+
+async def test_a_draft_with_validation_issues_is_deleted_but_not_a_case_the_payer_questions(client):
+    draft = (await client.post(A, json=tka_case())).json()
+    patched = await client.patch(f"{A}/{draft['id']}", json={"answers": {"icd10": "M17.11"}})
+    assert patched.json()["workflowState"] == "action_required"  # never submitted: still a draft
+    assert (await client.delete(f"{A}/{draft['id']}")).status_code == 204
+    assert (await client.get(f"{A}/{draft['id']}")).json()["deletedAt"] is not None
+    asked = await _pending(client)
+    await client.post(_sandbox(asked["id"]), json={"type": "more_info_request", "message": "Send the notes"})
+    refused = await client.delete(f"{A}/{asked['id']}")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "authorization_submitted"
+    assert (await client.get(f"{A}/{asked['id']}")).json()["workflowState"] == "action_required"
+
+
+async def test_delete_refused_once_submitted(client):
+    auth = await _pending(client)
+    refused = await client.delete(f"{A}/{auth['id']}")
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_state_transition"
+    assert error["details"] == {"workflowState": "pending_payer", "operation": "delete"}
+    cancelled = (await client.post(A, json=drug_case())).json()
+    await client.post(f"{A}/{cancelled['id']}/cancel")
+    refused = await client.delete(f"{A}/{cancelled['id']}")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "invalid_state_transition"
+    assert (await client.get(f"{A}/{cancelled['id']}")).json()["deletedAt"] is None
+    missing = await client.delete(f"{A}/auth_missing")
+    assert missing.status_code == 404
+
+
+async def test_delete_refused_after_a_failed_submission(client, monkeypatch):
+    auth = (await client.post(A, json=drug_case())).json()
+
+    async def refuse(self, outbound):
+        raise ConnectionError("payer endpoint unreachable")
+
+    monkeypatch.setattr(channels.SandboxChannel, "send", refuse)
+    assert (await client.post(f"{A}/{auth['id']}/submit")).status_code == 502
+    refused = await client.delete(f"{A}/{auth['id']}")
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "authorization_submitted" and error["details"]["submissionAttemptId"]
+    view = (await client.get(f"{A}/{auth['id']}")).json()
+    assert view["workflowState"] == "ready_to_submit" and view["deletedAt"] is None
+
+
 async def test_reachable_statuses_are_documented():
     """Every status code is either reached by a test in this module or named unreachable in docs/webhooks.md."""
-    reached = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 15, 16}
+    reached = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
     unreachable = set(medication_pa.STATUS) - reached
-    assert unreachable == {0, 10, 12, 14}
+    assert unreachable == {0}
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "webhooks.md").read_text()
@@ -475,4 +722,7 @@ async def test_reachable_statuses_are_documented():
     for code in unreachable:
         row = next(line for line in table.splitlines() if line.startswith(f"| {code} |"))
         assert "not reachable" in row
+    for code in reached:
+        row = next(line for line in table.splitlines() if line.startswith(f"| {code} |"))
+        assert "not reachable" not in row, row
     assert "not reachable yet" not in doc

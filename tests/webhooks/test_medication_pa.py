@@ -330,3 +330,52 @@ def test_pure_provider_deadline_is_the_earliest_open_request():
     assert p["next_response_deadline"] == T2 and p["expected_response_date"] is None
     assert medication_pa_payload(_view("completed", "denied", payerResponseDueAt=T1), _event(T1), [])[
         "next_response_deadline"] is None
+
+
+def test_pure_cancel_requested_denied_and_ended():
+    requested = {"status": "requested", "reason": "stopped", "closedReason": "ClosedByMember", "requestedAt": T1}
+    view = _view("pending_payer", "pending", cancellation=requested,
+                 decisionDetails={"type": "deferred", "receivedAt": T0})
+    now = medication_pa_payload(view, _event(T2), [])
+    assert _status(now) == ("cancel requested", 10)  # the open request wins over the earlier deferral
+    assert now["cancel_details"] == {"cancel_reason": "stopped"}
+    assert now["final_status"]["prior_authorization_status"] is None and now["final_status"]["closed_reason"] is None
+    assert _status(medication_pa_payload(view, _event(T0), [])) == ("deferred", 4)  # before the request
+
+    denied = view | {"cancellation": requested | {"status": "denied", "deniedAt": T2, "message": "no"}}
+    assert _status(medication_pa_payload(denied, _event(T1), [])) == ("cancel requested", 10)
+    p = medication_pa_payload(denied, _event(T3), [])
+    assert _status(p) == ("cancel denied", 12) and p["cancel_details"] == {"cancel_reason": "stopped"}
+    assert p["note"] is None  # the cancel denial's message is not the payer's note on the case
+
+    ended = denied | {"cancellation": denied["cancellation"] | {"endedAt": T3}}
+    assert _status(medication_pa_payload(ended, _event(T2), [])) == ("cancel denied", 12)
+    later = medication_pa_payload(ended | {"decisionDetails": None}, _event(T3), [])
+    assert _status(later) == ("pending", 6) and later["cancel_details"] == {"cancel_reason": None}
+    superseded = _view("completed", "approved", cancellation=requested | {"status": "superseded", "endedAt": T2})
+    p = medication_pa_payload(superseded, _event(T3), [])
+    assert _status(p) == ("approved", 7) and p["cancel_details"] == {"cancel_reason": None}
+
+    confirmed = _view("cancelled", "pending", cancelledAt=T2,
+                      cancellation=requested | {"status": "confirmed", "confirmedAt": T2})
+    p = medication_pa_payload(confirmed, _event(T2, ("cancelled", "pending"), "stopped"), [])
+    assert _status(p) == ("canceled", 11) and p["cancel_details"] == {"cancel_reason": "stopped"}
+    assert (p["final_status"]["closed_reason"], p["final_status"]["closed_reason_code"]) == ("ClosedByMember", 10)
+
+
+def test_pure_deleted():
+    deleted = _view("ready_to_submit", "unknown") | {"workflowState": "cancelled", "cancelledAt": T2,
+                                                      "deletedAt": T2}
+    for event in (_event(T2, ("cancelled", "unknown"), "deleted"), _event(T3)):
+        p = medication_pa_payload(deleted, event, [])
+        _check_shape(p)
+        assert _status(p) == ("deleted", 14)
+        final = p["final_status"]
+        assert (final["prior_authorization_status"], final["prior_authorization_status_code"]) == ("deleted", 14)
+        assert (final["closed_reason"], final["closed_reason_code"]) == ("ClosedByProvider", 9)
+        assert p["cancel_details"] == {"cancel_reason": None} and p["status_date"] == T2
+    # A cancel whose reason happens to be "deleted" is still a cancel.
+    cancelled = _view("cancelled", "unknown", cancelledAt=T2, cancellation={"reason": "deleted",
+                                                                             "closedReason": "ClosedByProvider"})
+    assert _status(medication_pa_payload(cancelled, _event(T2, ("cancelled", "unknown"), "deleted"), [])) == (
+        "canceled", 11)

@@ -90,9 +90,17 @@ async def submit_authorization(authorization_id: str, request: Request, response
 @router.post("/authorizations/{authorization_id}/cancel", summary="Cancel a non-terminal authorization")
 async def cancel_authorization(authorization_id: str, request: Request, response: Response, who: Who,
                                body: Annotated[CancelRequest | None, Body()] = None) -> dict:
-    result = await service.cancel(_db(request), who, authorization_id, body.reason if body else None,
-                                  body.closedReason if body else None)
+    body = body or CancelRequest()
+    result = await service.cancel(_db(request), who, authorization_id, body.reason, body.closedReason,
+                                  body.payerConfirmation)
     return _with_etag(response, result)
+
+
+@router.delete("/authorizations/{authorization_id}", status_code=204,
+               summary="Delete a draft that was never submitted (soft: it ends cancelled, with deletedAt)")
+async def delete_authorization(authorization_id: str, request: Request, who: Who) -> Response:
+    await service.delete(_db(request), who, authorization_id)
+    return Response(status_code=204)
 
 
 @router.post("/authorizations/{authorization_id}/appeal", summary="Appeal a denial or a partial denial")

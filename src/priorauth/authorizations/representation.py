@@ -64,6 +64,7 @@ def authorization_json(auth: Authorization, assessment: CaseAssessment, open_act
         "updatedAt": iso(auth.updated_at),
         "completedAt": iso(auth.completed_at),
         "cancelledAt": iso(auth.cancelled_at),
+        "deletedAt": (tracked.get("deleted") or {}).get("at"),
     }
 
 

@@ -137,6 +137,9 @@ class AttachmentCreate(Strict):
 class CancelRequest(Strict):
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
     closedReason: Literal[CANCEL_REASONS] | None = None  # type: ignore[valid-type]
+    # true: ask the payer to confirm the cancel (pending_payer only); it answers with a sandbox
+    # `cancel_confirmed` or `cancel_denied` event. false: cancel at once.
+    payerConfirmation: Annotated[bool, Field(strict=True)] = False
 
 
 class AppealRequest(Strict):
@@ -186,5 +189,14 @@ class DeferredEvent(Strict):
     message: PayerMessage | None = None
 
 
-PayerEvent = Annotated[Union[ApprovalEvent, DenialEvent, MoreInfoEvent, ClosedEvent, DeferredEvent],
-                       Field(discriminator="type")]
+class CancelConfirmedEvent(Strict):
+    type: Literal["cancel_confirmed"]
+
+
+class CancelDeniedEvent(Strict):
+    type: Literal["cancel_denied"]
+    message: PayerMessage | None = None
+
+
+PayerEvent = Annotated[Union[ApprovalEvent, DenialEvent, MoreInfoEvent, ClosedEvent, DeferredEvent,
+                             CancelConfirmedEvent, CancelDeniedEvent], Field(discriminator="type")]

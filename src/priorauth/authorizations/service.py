@@ -44,6 +44,8 @@ from priorauth.authorizations.representation import (
 from priorauth.authorizations.schemas import (
     AppealRequest,
     ApprovalEvent,
+    CancelConfirmedEvent,
+    CancelDeniedEvent,
     CaseFields,
     ClosedEvent,
     DeferredEvent,
@@ -120,7 +122,17 @@ def _set_state(session: AsyncSession, auth: Authorization, workflow: str | None 
     auth.decision_state = decision or auth.decision_state
     after = {"workflowState": auth.workflow_state, "decisionState": auth.decision_state}
     if before != after:
+        _end_cancel_request(auth)
         emit(session, auth, "prior_auth.status.changed", {"previous": before, "current": after, "reason": reason})
+
+
+def _end_cancel_request(auth: Authorization) -> None:
+    """A status change ends a cancel request the payer has not confirmed: an open one was superseded (the payer
+    decided, or asked for more information, instead), a denied one stops being reported."""
+    record = track(auth).get("cancellation") or {}
+    if record.get("status") in (states.CANCEL_REQUESTED, states.CANCEL_DENIED) and not record.get("endedAt"):
+        status = states.CANCEL_SUPERSEDED if record["status"] == states.CANCEL_REQUESTED else record["status"]
+        _update_track(auth, cancellation=record | {"status": status, "endedAt": iso(utcnow())})
 
 
 def _update_track(auth: Authorization, **changes: Any) -> None:
@@ -343,22 +355,65 @@ async def patch(db: Database, who: Principal, auth_id: str, changes: dict, if_ma
 
 
 async def cancel(db: Database, who: Principal, auth_id: str, reason: str | None,
-                 closed_reason: str | None = None) -> dict:
+                 closed_reason: str | None = None, payer_confirmation: bool = False) -> dict:
+    """Cancel at once, or (payer_confirmation) ask the payer to confirm the cancel: the case stays pending_payer
+    with `cancellation.status = "requested"` until a sandbox `cancel_confirmed` / `cancel_denied` event."""
+    reason = reason or "cancelled by client"
+    closed_reason = closed_reason or CANCEL_REASONS[0]
     async with db.write() as session:
         auth = await _load(session, who, auth_id, lock=True)
-        _check("cancel", auth)
+        if not payer_confirmation:
+            _check("cancel", auth)
+            _touch(auth)
+            await _close_case(session, auth, reason, cancellation={"reason": reason, "closedReason": closed_reason})
+            return await _render(session, auth)
+        _check("cancel_request", auth)
+        existing = track(auth).get("cancellation") or {}
+        if existing.get("status") == states.CANCEL_REQUESTED:
+            raise ApiError(409, "cancel_already_requested", "A cancel request is already waiting for the payer.",
+                           details={"requestedAt": existing.get("requestedAt")})
+        now = iso(utcnow())
         _touch(auth)
-        auth.cancelled_at = utcnow()
-        for action in await _open_actions(session, auth.id):
-            _close_by_system(session, auth, action, "authorization cancelled")
-        reason = reason or "cancelled by client"
-        appeal = track(auth).get("appeal")
-        if appeal and appeal["status"] == "requested":  # cancelling during an appeal withdraws it
-            appeal = appeal | {"status": "resolved", "outcome": "withdrawn", "resolvedAt": iso(auth.cancelled_at)}
-        _update_track(auth, appeal=appeal, cancellation={"reason": reason,
-                                                         "closedReason": closed_reason or CANCEL_REASONS[0]})
-        _set_state(session, auth, "cancelled", reason=reason)
+        _update_track(auth, cancellation={"status": states.CANCEL_REQUESTED, "reason": reason,
+                                          "closedReason": closed_reason, "requestedAt": now})
+        emit(session, auth, "prior_auth.cancel.requested", {"reason": reason, "closedReason": closed_reason})
         return await _render(session, auth)
+
+
+async def delete(db: Database, who: Principal, auth_id: str) -> None:
+    """Soft-delete a draft (never submitted): it ends `cancelled` with `deleted: {at, by}`; nothing is erased.
+    Deleting a deleted case again does nothing."""
+    async with db.write() as session:
+        auth = await _load(session, who, auth_id, lock=True)
+        if "deleted" in track(auth):
+            return
+        _check("delete", auth)
+        if auth.latest_submission_attempt_id is not None or auth.submitted_at is not None:
+            raise ApiError(409, "authorization_submitted", "Only a draft that was never submitted can be deleted; "
+                           "cancel it instead.", details={"submissionAttemptId": auth.latest_submission_attempt_id})
+        at = utcnow()
+        _touch(auth)
+        await _close_case(session, auth, states.DELETED, at=at, action_reason="authorization deleted",
+                          event=("prior_auth.authorization.deleted", {"deletedBy": who.client_id}),
+                          deleted={"at": iso(at), "by": who.client_id})
+
+
+async def _close_case(session: AsyncSession, auth: Authorization, reason: str, *, at: datetime | None = None,
+                      action_reason: str = "authorization cancelled", event: tuple[str, dict] | None = None,
+                      **tracked: Any) -> None:
+    """End a case in `cancelled` (a cancel, a payer-confirmed cancel, a delete): open actions are closed by the
+    system, a requested appeal is withdrawn, `tracked` is recorded, then `event` and the status change. The caller
+    has moved the version (`_touch`)."""
+    auth.cancelled_at = at or utcnow()
+    for action in await _open_actions(session, auth.id):
+        _close_by_system(session, auth, action, action_reason)
+    appeal = track(auth).get("appeal")
+    if appeal and appeal["status"] == "requested":  # cancelling during an appeal withdraws it
+        appeal = appeal | {"status": "resolved", "outcome": "withdrawn", "resolvedAt": iso(auth.cancelled_at)}
+    _update_track(auth, appeal=appeal, **tracked)
+    if event is not None:
+        emit(session, auth, *event)
+    _set_state(session, auth, "cancelled", reason=reason)
 
 
 # ---------------------------------------------------------------- appeals
@@ -814,7 +869,8 @@ async def recover_stale_submissions(db: Database, older_than: timedelta) -> int:
 # ---------------------------------------------------------------- sandbox payer
 
 async def payer_event(db: Database, who: Principal, auth_id: str,
-                      event: ApprovalEvent | DenialEvent | MoreInfoEvent | ClosedEvent | DeferredEvent) -> dict:
+                      event: ApprovalEvent | DenialEvent | MoreInfoEvent | ClosedEvent | DeferredEvent
+                      | CancelConfirmedEvent | CancelDeniedEvent) -> dict:
     async with db.write() as session:
         auth = await _load(session, who, auth_id, lock=True)
         _check("payer_response", auth)
@@ -824,9 +880,21 @@ async def payer_event(db: Database, who: Principal, auth_id: str,
         now = utcnow()
         received = iso(now)
         details = event.model_dump(mode="json", exclude_none=True) | {"receivedAt": received}
+        cancellation = track(auth).get("cancellation") or {}
+        if isinstance(event, CancelConfirmedEvent | CancelDeniedEvent) and (
+                cancellation.get("status") != states.CANCEL_REQUESTED):
+            raise ApiError(409, "no_cancel_requested", "No cancel request is waiting for the payer's answer.",
+                           details={"cancellationStatus": cancellation.get("status")})
         _touch(auth)
         emit(session, auth, "prior_auth.payer.response_received", {"type": event.type, "receivedAt": received})
-        if isinstance(event, ApprovalEvent):
+        if isinstance(event, CancelConfirmedEvent):  # the cancel the client asked for, as an immediate one
+            await _close_case(session, auth, cancellation["reason"],
+                              cancellation=cancellation | {"status": states.CANCEL_CONFIRMED, "confirmedAt": received})
+        elif isinstance(event, CancelDeniedEvent):  # the case stays with the payer; decisionDetails are kept
+            _update_track(auth, cancellation=cancellation | {"status": states.CANCEL_DENIED, "deniedAt": received,
+                                                             "message": event.message})
+            emit(session, auth, "prior_auth.cancel.denied", {"message": event.message})
+        elif isinstance(event, ApprovalEvent):
             await _check_approval(session, who, auth, event, details)
             _complete(session, auth, "approved", details)
         elif isinstance(event, DenialEvent):

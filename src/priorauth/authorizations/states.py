@@ -6,6 +6,8 @@ extensions of docs/api.md ("Appeals, deadlines, closed and deferred cases"):
     pending_payer --approval/denial--> completed/approved|denied
     pending_payer --closed-----------> completed/unknown         (decisionDetails.closedReason)
     pending_payer --deferred---------> pending_payer              (decisionDetails.type = "deferred")
+    pending_payer --cancel request---> pending_payer              (a cancel the payer must confirm or deny)
+    needs_input|ready_to_submit, never submitted --delete--> cancelled (soft delete)
     completed/denied, or completed/approved with a partial denial
                   --appeal-----------> pending_payer/pending      (once per authorization)
 """
@@ -21,6 +23,8 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     "patch": frozenset({"needs_input", "ready_to_submit", "action_required"}),
     "submit": frozenset({"needs_input", "ready_to_submit", "action_required"}),
     "cancel": frozenset({"needs_input", "ready_to_submit", "pending_payer", "action_required"}),
+    "cancel_request": frozenset({"pending_payer"}),  # a cancel the payer confirms or denies
+    "delete": frozenset({"needs_input", "ready_to_submit", "action_required"}),  # and only a case never submitted
     "payer_response": frozenset({"pending_payer"}),
     "resolve_action": frozenset({"action_required"}),
     "attach": frozenset({"needs_input", "ready_to_submit", "action_required", "pending_payer"}),
@@ -30,6 +34,10 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
 # Status-change reasons that other modules key on (the medication_pa webhook's "error" and "appeal requested").
 SUBMISSION_FAILED = "submission failed"
 APPEAL_REQUESTED = "appeal requested"
+DELETED = "deleted"
+# cancellation.status of a cancel the payer is asked to confirm: open while "requested"; a later status change
+# of the case ends it ("requested" becomes "superseded", a "denied" one gets `endedAt`).
+CANCEL_REQUESTED, CANCEL_DENIED, CANCEL_CONFIRMED, CANCEL_SUPERSEDED = "requested", "denied", "confirmed", "superseded"
 # Decisions an appeal may contest; an approval only when it carries a partial denial.
 APPEALABLE_DECISIONS = frozenset({"denied", "approved"})
 

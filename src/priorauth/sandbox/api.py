@@ -1,5 +1,6 @@
 """The sandbox payer: answers sandbox-channel authorizations with an approval (full or partial), a denial, a
-request for more info, a close without a decision, or a deferral."""
+request for more info, a close without a decision, or a deferral; and answers a client's cancel request
+(`POST …/cancel {"payerConfirmation": true}`) with `cancel_confirmed` or `cancel_denied`."""
 from __future__ import annotations
 
 from typing import Annotated

@@ -74,13 +74,13 @@ STATUS_BY_STATE: dict[tuple[str, str], int] = {
     ("ready_to_submit", "unknown"): 1,    # requested: complete, not yet sent (13 error after a failed attempt)
     ("ready_to_submit", "pending"): 16,   # in process: the payer's request was answered, resubmission to come
     ("submitting", "*"): 6,               # pending: being sent to the payer
-    ("pending_payer", "*"): 6,            # pending: the payer decides (4 deferred, 9 appeal: see _status_code)
+    ("pending_payer", "*"): 6,            # pending: the payer decides (4, 9, 10, 12: see _status_code)
     ("action_required", "*"): 5,          # action required: validation issues or a payer request for information
     ("completed", "approved"): 7,         # approved (15 partially denied: see _status_code)
     ("completed", "denied"): 8,           # denied
     ("completed", "unknown"): 3,          # closed by the payer (2 when its reason is "not required")
     ("completed", "pending"): 3,          # closed (the lifecycle never produces this pair)
-    ("cancelled", "*"): 11,               # canceled
+    ("cancelled", "*"): 11,               # canceled (14 deleted: see _status_code)
 }
 FINAL_WORKFLOW_STATES = frozenset({"completed", "cancelled"})
 CLOSED_BY_PROVIDER = 9  # a cancel is the provider's (the API client's) act unless it names the member
@@ -169,6 +169,11 @@ def _since(marker: str | None, event: dict) -> bool:
     return bool(marker) and (not created or marker <= created)
 
 
+def _within(start: str | None, end: str | None, event: dict) -> bool:
+    """True when the event is at or after `start` and (when there is an end) before `end`."""
+    return _since(start, event) and not _since(end, event)
+
+
 def _status_code(authorization: dict, event: dict, workflow: str | None, decision: str | None) -> int:
     """The status for the announced state pair, refined by what the authorization records. Markers are
     compared with the event's time so that a past event is not re-labelled by what happened after it."""
@@ -176,6 +181,15 @@ def _status_code(authorization: dict, event: dict, workflow: str | None, decisio
     details = authorization.get("decisionDetails") or {}
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     reason = data.get("reason") if event.get("type") == "prior_auth.status.changed" else None
+    cancel = authorization.get("cancellation") or {}
+    if workflow == "cancelled" and authorization.get("deletedAt"):
+        return 14  # deleted: a draft removed before it was ever submitted
+    if workflow == "pending_payer":
+        if _within(cancel.get("deniedAt"), cancel.get("endedAt"), event):
+            return 12  # cancel denied, until the next status change of the case
+        if _within(cancel.get("requestedAt"), cancel.get("deniedAt") or cancel.get("confirmedAt")
+                   or cancel.get("endedAt"), event):
+            return 10  # cancel requested: the payer has not answered the cancel request yet
     if workflow == "ready_to_submit":
         error = authorization.get("submissionError") or {}
         if reason == SUBMISSION_FAILED or _since(error.get("failedAt"), event):
@@ -195,6 +209,8 @@ def _status_code(authorization: dict, event: dict, workflow: str | None, decisio
 
 
 def _closed_reason_code(authorization: dict, workflow: str | None, code: int) -> int | None:
+    if code == 14:
+        return CLOSED_BY_PROVIDER  # the provider removed its own draft
     if workflow == "cancelled":
         given = (authorization.get("cancellation") or {}).get("closedReason")
         return CLOSED_REASON_CODE.get(given, CLOSED_BY_PROVIDER)
@@ -247,10 +263,12 @@ def medication_pa_payload(authorization: dict, event: dict, attachments: list[di
 
     closed_code = _closed_reason_code(authorization, workflow, code)
     cancel_reason = None
-    if workflow == "cancelled":  # the cancel's reason: the status change carries it, the authorization keeps it
+    if code == 11:  # the cancel's reason: the status change carries it, the authorization keeps it
         event_data = event.get("data") if isinstance(event.get("data"), dict) else {}
         cancel_reason = (event_data.get("reason") if from_event else None) or (
             authorization.get("cancellation") or {}).get("reason")
+    elif code in (10, 12):  # the reason given with the cancel request
+        cancel_reason = (authorization.get("cancellation") or {}).get("reason")
 
     approved = code in (7, 15)
     next_deadline, expected = _deadlines(authorization, workflow)
