@@ -37,7 +37,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -45,6 +44,7 @@ from standardwebhooks.webhooks import Webhook
 
 from priorauth.config import Settings
 from tests.cases import TKA_ANSWERS, tiny_pdf, tka_case
+from tests.webhooks.test_delivery import serving
 
 A = "/v1/prior-auth/authorizations"
 W = "/v1/webhooks/endpoints"
@@ -103,28 +103,6 @@ class Receiver:
     def accepted_events(self) -> set[str]:
         with self._lock:
             return set(self._accepted)
-
-
-@contextmanager
-def serving(app):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
-                                           timeout_keep_alive=30))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "receiver did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 # ---- the server process ---------------------------------------------------------------------------------
