@@ -7,7 +7,7 @@ extensions of docs/api.md ("Appeals, deadlines, closed and deferred cases"):
     pending_payer --closed-----------> completed/unknown         (decisionDetails.closedReason)
     pending_payer --deferred---------> pending_payer              (decisionDetails.type = "deferred")
     pending_payer --cancel request---> pending_payer              (a cancel the payer must confirm or deny)
-    needs_input|ready_to_submit, never submitted --delete--> cancelled (soft delete)
+    needs_input|ready_to_submit|action_required, never submitted --delete--> cancelled (soft delete)
     completed/denied, or completed/approved with a partial denial
                   --appeal-----------> pending_payer/pending      (once per authorization)
 """

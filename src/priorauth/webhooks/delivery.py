@@ -49,8 +49,6 @@ from priorauth.webhooks.wakeup import CHANNEL, announce, local_wakers
 log = structlog.get_logger("priorauth.webhooks")
 JITTER = 0.10
 MAX_POOLS = 256  # endpoints with an open connection pool, per delivery loop
-# Formats whose payload is built here.
-BUILT_FORMATS = ("priorauth", "medication_pa")
 
 _ENABLED = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))
 
@@ -75,7 +73,6 @@ async def write_deliveries(session: AsyncSession, published: list[events.Publish
     endpoints = (await session.execute(select(WebhookEndpoint).where(
         WebhookEndpoint.organization_id.in_({e.organization_id for e in published}),
         WebhookEndpoint.enabled.is_(True),
-        WebhookEndpoint.format.in_(BUILT_FORMATS),
     ))).scalars().all()
     if not endpoints:
         return
