@@ -1,62 +1,54 @@
 """Fixtures: the app on SQLite always, and on PostgreSQL too when PRIORAUTH_TEST_DATABASE_URL is set.
 
-Each test gets its own organization and client, so tests never see each other's rows.
+Each test gets its own organization and client, so tests never see each other's rows. Tests never
+change the shared app (its state, its settings): a test that needs other settings asks `own_app` for
+an app of its own. Monkeypatching is kept to code that only the test's own requests run, never code
+the shared app's background worker runs, and is undone when the test ends.
 """
 from __future__ import annotations
 
-import os
-import uuid
+import itertools
+from contextlib import AsyncExitStack
 
-import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from priorauth.app import create_app
-from priorauth.auth.service import create_client
-from priorauth.config import Settings
-
-PG_URL = os.environ.get("PRIORAUTH_TEST_DATABASE_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
-
-
-def _pg_url() -> str:
-    return Settings(database_url=PG_URL).effective_database_url
-
-
-async def _reset_postgres(url: str) -> None:
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
-def make_settings(backend: str, data_dir, **overrides) -> Settings:
-    url = _pg_url() if backend == "postgresql" else f"sqlite+aiosqlite:///{data_dir}/test.db"
-    return Settings(**{"database_url": url, "data_dir": data_dir, "worker_poll_seconds": 0.05, "log_level": "WARNING",
-                       **overrides})
+from tests.support.apps import (BACKENDS, http_client, make_settings, new_client, pg_url, reset_postgres,
+                                running_app)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def app(request, tmp_path_factory):
-    if request.param == "postgresql":
-        await _reset_postgres(_pg_url())
-    application = create_app(make_settings(request.param, tmp_path_factory.mktemp(request.param)))
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+async def app(backend, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp(backend)
+    if backend == "postgresql":
+        url = pg_url()
+        await reset_postgres(url)
+    else:
+        url = f"sqlite+aiosqlite:///{data_dir}/test.db"
+    application = create_app(make_settings(url, data_dir))
     async with application.router.lifespan_context(application):
-        application.state.backend = request.param
         yield application
 
 
-def http_client(application, secret: str | None = None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application, raise_app_exceptions=False),
-                             base_url="http://testserver", headers=headers, timeout=60)
+@pytest.fixture
+async def own_app(backend, tmp_path):
+    """Start an app of the test's backend with other settings, on a database of its own:
+    `application = await own_app(env="production")`. Stopped and dropped when the test ends."""
+    numbers = itertools.count()
+    async with AsyncExitStack() as stack:
+        async def start(**overrides):
+            return await stack.enter_async_context(running_app(backend, tmp_path / f"app{next(numbers)}", **overrides))
+        yield start
 
 
 @pytest.fixture
 async def credentials(app):
-    return await create_client(app.state.db, f"org-{uuid.uuid4().hex[:12]}", "tests", "admin")
+    return await new_client(app)
 
 
 @pytest.fixture

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 
 from priorauth.app import create_app
-from priorauth.auth.service import create_client
 from tests.cases import tka_case
-from tests.conftest import http_client, make_settings
+from tests.support.apps import http_client, make_settings, new_client
 
 A = "/v1/prior-auth/authorizations"
 GENERATED_ID = re.compile(r"^req_[0-9a-f]{32}$")
@@ -190,29 +190,28 @@ async def test_json_body_over_limit_413(client):
     assert "1048576" in error["message"]
 
 
-async def test_streamed_json_body_over_limit_413(app, tmp_path, credentials):
+async def test_streamed_json_body_over_limit_413(own_app):
     """Without Content-Length (chunked), the limit is enforced while the body streams in."""
-    small = create_app(make_settings(app.state.backend, tmp_path, max_json_bytes=2000, worker_enabled=False))
-    async with small.router.lifespan_context(small):
-        created = await create_client(small.state.db, credentials.organization_id, "small", "admin")
-        async with http_client(small, created.secret) as c:
-            async def chunks():
-                body = json.dumps(tka_case(externalId="x" * 190)).encode() + b" " * 3000
-                for i in range(0, len(body), 500):
-                    yield body[i:i + 500]
+    small = await own_app(max_json_bytes=2000, worker_enabled=False)
+    async with http_client(small, (await new_client(small)).secret) as c:
+        async def chunks():
+            body = json.dumps(tka_case(externalId="x" * 190)).encode() + b" " * 3000
+            for i in range(0, len(body), 500):
+                yield body[i:i + 500]
 
-            response = await c.post(A, content=chunks(), headers={"Content-Type": "application/json"})
-            assert "content-length" not in response.request.headers
-            error = assert_envelope(response, 413, "payload_too_large")
-            assert "2000" in error["message"]
-            within = await c.post(A, json=tka_case())
-            assert within.status_code == 201, within.text
+        response = await c.post(A, content=chunks(), headers={"Content-Type": "application/json"})
+        assert "content-length" not in response.request.headers
+        error = assert_envelope(response, 413, "payload_too_large")
+        assert "2000" in error["message"]
+        within = await c.post(A, json=tka_case())
+        assert within.status_code == 201, within.text
 
 
 async def test_unhandled_exception_is_a_500_envelope_without_details(capsys):
     """The last-resort handler in the middleware: no stack trace, no exception text, retryable;
     the log names the error type and where it happened, never the message (it may quote PHI)."""
-    application = create_app(make_settings("sqlite", "/nonexistent-never-opened", log_level="INFO"))
+    application = create_app(make_settings("sqlite+aiosqlite:////nonexistent-never-opened/x.db",
+                                           Path("/nonexistent-never-opened"), log_level="INFO"))
 
     @application.get("/boom")
     async def boom() -> dict:

@@ -4,14 +4,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import uuid
 
 import pytest
 
-from priorauth.app import create_app
-from priorauth.auth.service import create_client
 from tests.cases import tiny_pdf
-from tests.conftest import http_client, make_settings
+from tests.support.apps import http_client, new_client, running_app
 from tests.test_errors import assert_envelope
 
 F = "/v1/files"
@@ -25,18 +22,16 @@ TEXT = "Chart note: no relief from NSAIDs — 6 weeks. Schmerz ✓\n".encode()
 
 
 @pytest.fixture(scope="module")
-async def small_app(app, tmp_path_factory):
-    """The same backend as `app`, with max_file_bytes=1000."""
-    settings = make_settings(app.state.backend, tmp_path_factory.mktemp("small-files"),
-                             max_file_bytes=SMALL_LIMIT, worker_enabled=False)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+async def small_app(backend, tmp_path_factory):
+    """An app of the same backend with max_file_bytes=1000."""
+    async with running_app(backend, tmp_path_factory.mktemp("small-files"), max_file_bytes=SMALL_LIMIT,
+                           worker_enabled=False) as application:
         yield application
 
 
 @pytest.fixture
 async def small(small_app):
-    created = await create_client(small_app.state.db, f"org-{uuid.uuid4().hex[:12]}", "tests", "provider")
+    created = await new_client(small_app, "provider")
     async with http_client(small_app, created.secret) as c:
         yield c
 

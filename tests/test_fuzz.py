@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from priorauth.auth.service import create_client
 from tests.cases import complete_tka_case, tiny_pdf, tka_case
-from tests.conftest import http_client
+from tests.support.apps import http_client
 from tests.test_errors import assert_envelope
 
 A = "/v1/prior-auth/authorizations"

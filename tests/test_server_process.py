@@ -6,11 +6,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,54 +16,20 @@ import pytest
 from pypdf import PdfReader
 
 from tests.cases import TKA_ANSWERS, tiny_pdf, tka_case
+from tests.support.server import environment, serve
 
 A = "/v1/prior-auth/authorizations"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PRIORAUTH_DATABASE_URL")}
-    env["PRIORAUTH_DATA_DIR"] = str(tmp_path / "data")
-    proc = subprocess.Popen([sys.executable, "-m", "priorauth", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = ""
-    try:
-        secret = None
-        deadline = time.monotonic() + 60
-        while secret is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            output += line
-            if match := re.search(r"secret:\s+(\S+)", line):
-                secret = match.group(1)
-        assert secret, f"serve did not print a first client secret:\n{output}"
-        base = f"http://127.0.0.1:{port}"
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base, secret, tmp_path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve(tmp_path / "data") as served:
+        yield served
 
 
 def test_fresh_install_serves_the_whole_lifecycle_over_tcp(server):
-    base, secret, _ = server
-    assert (tmp_db := server[2] / "data" / "priorauth.db").exists(), tmp_db
+    base, secret = server.base, server.secret
+    assert (tmp_db := server.data_dir / "priorauth.db").exists(), tmp_db
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {secret}"}, timeout=30) as http:
         assert httpx.get(f"{base}{A}").status_code == 401
         auth = http.post(A, json=tka_case()).json()
@@ -95,9 +59,7 @@ def test_fresh_install_serves_the_whole_lifecycle_over_tcp(server):
 
 
 def test_worker_process_starts_and_stops_cleanly(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PRIORAUTH_DATABASE_URL")}
-    env["PRIORAUTH_DATA_DIR"] = str(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "priorauth", "worker"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "priorauth", "worker"], env=environment(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = proc.stdout.readline()  # printed once its signal handlers are in place
     assert "worker_started" in started, started + proc.stdout.read()
@@ -108,7 +70,7 @@ def test_worker_process_starts_and_stops_cleanly(tmp_path):
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the example uses curl")
 def test_the_curl_example_walks_a_case_to_approval(server, tmp_path):
-    base, secret, _ = server
+    base, secret = server.base, server.secret
     script = Path(__file__).resolve().parent.parent / "examples" / "lifecycle.sh"
     run = subprocess.run(["bash", str(script)], cwd=tmp_path, env={**os.environ, "BASE_URL": base, "SECRET": secret},
                          capture_output=True, text=True, timeout=120)
@@ -119,16 +81,15 @@ def test_the_curl_example_walks_a_case_to_approval(server, tmp_path):
 
 def test_hitl_walkthrough_example_runs_against_the_server(server):
     """examples/hitl_prior_auth.py, unchanged, against the running server (agent and reviewer clients)."""
-    base, _, tmp_path = server
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PRIORAUTH_DATABASE_URL")}
+    env = environment(server.data_dir)
     secrets = {}
     for role in ("provider", "reviewer"):
         done = subprocess.run([sys.executable, "-m", "priorauth", "clients", "create", "--org", "default", "--name",
-                               role, "--role", role], env={**env, "PRIORAUTH_DATA_DIR": str(tmp_path / "data")},
+                               role, "--role", role], env=env,
                               capture_output=True, text=True, timeout=60)
         secrets[role] = re.search(r"secret:\s+(\S+)", done.stdout).group(1)
     example = Path(__file__).resolve().parent.parent / "examples" / "hitl_prior_auth.py"
     run = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=120, env={
-        **env, "BASE_URL": base, "AGENT_SECRET": secrets["provider"], "REVIEWER_SECRET": secrets["reviewer"]})
+        **env, "BASE_URL": server.base, "AGENT_SECRET": secrets["provider"], "REVIEWER_SECRET": secrets["reviewer"]})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "FAILED" not in run.stdout and run.stdout.strip().endswith("walkthrough complete")

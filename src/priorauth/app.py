@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
 
-from priorauth import errors, logging_setup
-from priorauth.auth.deps import Who
+from priorauth import apidocs, errors, logging_setup
 from priorauth.auth.service import Authenticator
 from priorauth.authorizations.api import router as authorizations_router
 from priorauth.authorizations.service import recover_stale_submissions
@@ -79,7 +77,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 await task
             await db.dispose()
 
-    # The schema and its pages are served by our own routes below, so they need credentials too.
+    # The schema and its pages are served by our own routes (apidocs), so they need credentials too.
     app = FastAPI(title="priorauth", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
                   redoc_url=None, description="Open-source prior-authorization engine. See docs/api.md.")
     app.state.settings = settings
@@ -91,14 +89,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def health() -> dict:
         return {"status": "ok"}
 
-    @app.get("/openapi.json", include_in_schema=False)
-    async def openapi(_: Who) -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @app.get("/docs", include_in_schema=False)
-    async def swagger(_: Who) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="priorauth API")
-
+    app.openapi = functools.partial(apidocs.openapi_schema, app)  # type: ignore[method-assign]
+    app.include_router(apidocs.router)
     app.include_router(authorizations_router)
     app.include_router(files_router)
     app.include_router(sandbox_router)

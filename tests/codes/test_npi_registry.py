@@ -7,16 +7,16 @@ import csv
 import io
 import os
 import random
-import sqlite3
 import sys
 import zipfile
+from contextlib import AsyncExitStack
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 from nppes_sample import NPPES_HEADER, sample_row, synthetic_npi, write_sample
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, text
 
 from priorauth.codes import npi_is_valid
 from priorauth.codes.models import NpiRecord
@@ -31,6 +31,8 @@ from priorauth.codes.nppes_file import (
     open_nppes,
     parse_date,
 )
+from priorauth.db import Database
+from tests.support.apps import own_database, running_app
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "npidata_pfile_sample.csv"  # 11 rows, 4 of them bad
@@ -183,14 +185,18 @@ def test_synthetic_npis_are_valid_and_distinct() -> None:
 
 
 @pytest.fixture
-async def registry(app):
-    """The app's Database with an empty npi_registry; emptied again afterwards (the table is shared)."""
-    db = app.state.db
+async def registry(registry_app):
+    """A database of this module's own (the registry is one table for every organization), emptied."""
+    db = registry_app.state.db
     async with db.write() as session:
         await session.execute(delete(NpiRecord))
-    yield db
-    async with db.write() as session:
-        await session.execute(delete(NpiRecord))
+    return db
+
+
+@pytest.fixture(scope="module")
+async def registry_app(backend, tmp_path_factory):
+    async with running_app(backend, tmp_path_factory.mktemp("npi"), worker_enabled=False) as application:
+        yield application
 
 
 async def _status(db, npi: str, **kw) -> dict:
@@ -360,28 +366,30 @@ async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return proc.returncode, " ".join(out.decode().split())
 
 
-async def test_cli_import(registry, app, tmp_path: Path) -> None:
+async def test_cli_import(backend, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PRIORAUTH_DATABASE_URL")}
     env |= {"PRIORAUTH_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
-    if app.state.backend == "postgresql":
-        env["DATABASE_URL"] = app.state.db.url
+    async with AsyncExitStack() as stack:
+        if backend == "postgresql":
+            url = env["DATABASE_URL"] = await stack.enter_async_context(own_database(backend, tmp_path))
+        else:  # the command makes its own database under PRIORAUTH_DATA_DIR, migrations and all
+            url = f"sqlite+aiosqlite:///{tmp_path}/priorauth.db"
 
-    code, out = await _cli("npi", "import", str(SAMPLE), "--batch-size", "2", env=env)
-    assert code == 0, out
-    assert "dissemination file: 11 rows read, 7 upserted, 4 skipped" in out
-    assert f"line 6: NPI {BAD_CHECK} fails the check digit" in out
-    assert "line 12: entity type code '3' is not 1 or 2" in out
-    code, out = await _cli("npi", "import", str(UPDATE), env=env)
-    assert code == 0 and "3 rows read, 3 upserted, 0 skipped" in out, out
+        code, out = await _cli("npi", "import", str(SAMPLE), "--batch-size", "2", env=env)
+        assert code == 0, out
+        assert "dissemination file: 11 rows read, 7 upserted, 4 skipped" in out
+        assert f"line 6: NPI {BAD_CHECK} fails the check digit" in out
+        assert "line 12: entity type code '3' is not 1 or 2" in out
+        code, out = await _cli("npi", "import", str(UPDATE), env=env)
+        assert code == 0 and "3 rows read, 3 upserted, 0 skipped" in out, out
 
-    if app.state.backend == "postgresql":
-        assert (await _status(registry, SMITH))["name"] == "SMITH-JONES, JANE M.D."
-        assert (await _status(registry, LEE))["status"] == "deactivated"
-    else:  # the command made its own database under PRIORAUTH_DATA_DIR, migrations and all
-        with sqlite3.connect(tmp_path / "priorauth.db") as conn:
-            rows = dict(conn.execute("SELECT npi, name FROM npi_registry"))
-            version = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-        assert rows[SMITH] == "SMITH-JONES, JANE M.D." and len(rows) == 8
+        db = Database(url)
+        stack.push_async_callback(db.dispose)
+        assert (await _status(db, SMITH))["name"] == "SMITH-JONES, JANE M.D."
+        assert (await _status(db, LEE))["status"] == "deactivated"
+        async with db.read() as session:
+            assert (await session.execute(select(func.count()).select_from(NpiRecord))).scalar_one() == 8
+            version = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
         assert version >= "0002"
 
     bad = tmp_path / "not-nppes.csv"

@@ -14,7 +14,7 @@ import yaml
 from pypdf import PdfReader
 
 from priorauth.auth.service import create_client
-from tests.conftest import http_client
+from tests.support.apps import http_client
 
 NOTES = (
     "Chief complaint: bilateral knee pain. 67-year-old with bilateral knee osteoarthritis and knee pain for 3 years, "

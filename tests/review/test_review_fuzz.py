@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from priorauth.auth.service import create_client
-from tests.conftest import http_client
+from tests.support.apps import http_client
 from tests.review.test_review_api import REQUEST
 from tests.test_fuzz import FUZZ, payloads
 

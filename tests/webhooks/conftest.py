@@ -1,2 +1,12 @@
-"""The real receiver fixtures of test_delivery, for every webhook test module."""
-from tests.webhooks.test_delivery import fast_retries, receiver  # noqa: F401
+"""A real webhook receiver for every webhook test."""
+import pytest
+
+from tests.support.webhooks import Receiver, serving
+
+
+@pytest.fixture
+def receiver():
+    app = Receiver()
+    with serving(app) as base:
+        app.base = base
+        yield app

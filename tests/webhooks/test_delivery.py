@@ -1,134 +1,24 @@
-"""Webhook delivery end to end: a real receiver on a real port verifies every signature.
-
-The receiver is a small ASGI app served by uvicorn in a background thread. Standard Webhooks
-signatures are checked with the `standardwebhooks` library; `akute` ones with a plain HMAC here.
-"""
+"""Webhook delivery end to end: a real receiver on a real port verifies every signature."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import random
 import socket
-import threading
-import time
-from contextlib import contextmanager
 
 import pytest
-import uvicorn
 from sqlalchemy import func, select, text, update
-from standardwebhooks.webhooks import Webhook
 
 from priorauth.webhooks.delivery import retry_wait
 from priorauth.webhooks.models import WebhookDelivery
 from tests.cases import TKA_ANSWERS, tka_case
+from tests.support.apps import FAST_RETRIES
+from tests.support.webhooks import W, eventually, subscribe, verify_akute, verify_standard
 
 A = "/v1/prior-auth/authorizations"
-W = "/v1/webhooks/endpoints"
-FAST = "0.05,0.05,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1"
-
-
-class Receiver:
-    """Records every request; per path it can fail every n-th request or all of them."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.fail_every: dict[str, int] = {}
-        self.always_fail: set[str] = set()
-        self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope, receive, send):
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        path = scope["path"]
-        with self._lock:
-            n = self._counts[path] = self._counts.get(path, 0) + 1
-            every = self.fail_every.get(path)
-            status = 500 if path in self.always_fail or (every and n % every == 0) else 200
-            self.requests.append({"path": path, "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
-                                  "body": body, "status": status})
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": b"patient Jane Doe" if status >= 400 else b"ok"})
-
-    def accepted(self, path: str) -> list[dict]:
-        return [r for r in self.requests if r["path"] == path and r["status"] == 200]
-
-
-@contextmanager
-def serving(app):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "receiver did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-@pytest.fixture
-def receiver():
-    app = Receiver()
-    with serving(app) as base:
-        app.base = base
-        yield app
-
-
-@pytest.fixture
-def fast_retries(app, monkeypatch):
-    # The delivery loop reads the schedule from the app's settings on every attempt.
-    monkeypatch.setattr(app.state.settings, "webhook_retry_schedule", FAST)
-
-
-async def eventually(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
-
-
-def verify_standard(secret: str, request: dict) -> dict:
-    return Webhook(secret).verify(request["body"], request["headers"])
-
-
-def verify_akute(secret: str, request: dict) -> dict:
-    header = request["headers"]["x-akute-signature"]
-    fields = [item.split("=", 1) for item in header.split(",")]
-    timestamp = next(v for k, v in fields if k == "t")
-    assert abs(int(timestamp) - time.time()) < 300
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    expected = hmac.new(key, f"{timestamp}.".encode() + request["body"], hashlib.sha256).hexdigest()
-    assert any(k == "v1" and hmac.compare_digest(v, expected) for k, v in fields), "bad akute signature"
-    return json.loads(request["body"])
-
-
-async def subscribe(client, url: str, **fields) -> dict:
-    response = await client.post(W, json={"url": url, **fields})
-    assert response.status_code == 201, response.text
-    return response.json()
+ATTEMPTS = len(FAST_RETRIES.split(",")) + 1  # the first attempt and one per wait of the schedule
 
 
 async def drive_to_approval(client) -> str:
@@ -147,7 +37,7 @@ async def events_of(client, auth_id: str) -> list[dict]:
     return (await client.get(f"{A}/{auth_id}/events", params={"limit": 100})).json()["data"]
 
 
-async def test_every_event_arrives_signed_and_in_order_despite_failures(client, receiver, fast_retries):
+async def test_every_event_arrives_signed_and_in_order_despite_failures(client, receiver):
     receiver.fail_every = {"/standard": 3, "/akute": 3}
     standard = await subscribe(client, f"{receiver.base}/standard")
     akute = await subscribe(client, f"{receiver.base}/akute", signing="akute")
@@ -188,7 +78,7 @@ async def test_every_event_arrives_signed_and_in_order_despite_failures(client, 
     assert all(d["latencyMs"] is not None and d["deliveredAt"] for d in log)
 
 
-async def test_event_type_filter_and_disabled_endpoints(client, receiver, fast_retries):
+async def test_event_type_filter_and_disabled_endpoints(client, receiver):
     await subscribe(client, f"{receiver.base}/status", eventTypes=["prior_auth.status.changed"])
     await subscribe(client, f"{receiver.base}/off", enabled=False)
     auth_id = await drive_to_approval(client)
@@ -199,8 +89,7 @@ async def test_event_type_filter_and_disabled_endpoints(client, receiver, fast_r
     assert not [r for r in receiver.requests if r["path"] == "/off"]
 
 
-async def test_ping_redeliver_and_failure_after_the_schedule(app, client, receiver, monkeypatch):
-    monkeypatch.setattr(app.state.settings, "webhook_retry_schedule", "0.05,0.05")
+async def test_ping_redeliver_and_failure_after_the_schedule(client, receiver):
     endpoint = await subscribe(client, f"{receiver.base}/ping")
     queued = await client.post(f"{W}/{endpoint['id']}/test")
     assert queued.status_code == 202, queued.text
@@ -224,7 +113,7 @@ async def test_ping_redeliver_and_failure_after_the_schedule(app, client, receiv
     assert receiver.accepted("/ping")[1]["headers"]["webhook-id"] == delivery["id"]
     await eventually(delivered)
 
-    # Always failing: three attempts (one plus two retries), then failed, with a code, never a body.
+    # Always failing: one attempt and one per wait of the schedule, then failed, with a code, never a body.
     receiver.always_fail.add("/ping")
     await client.post(f"{W}/{endpoint['id']}/deliveries/{delivery['id']}/redeliver")
 
@@ -232,14 +121,14 @@ async def test_ping_redeliver_and_failure_after_the_schedule(app, client, receiv
         log = (await client.get(f"{W}/{endpoint['id']}/deliveries", params={"status": "failed"})).json()["data"]
         return log[0] if log else None
     dead = await eventually(failed)
-    assert (dead["attempts"], dead["responseCode"], dead["error"]) == (3, 500, "http_500")
+    assert (dead["attempts"], dead["responseCode"], dead["error"]) == (ATTEMPTS, 500, "http_500")
     assert (await client.get(f"{W}/{endpoint['id']}")).json()["failingSince"]
 
     missing = await client.post(f"{W}/{endpoint['id']}/deliveries/dlv_nope/redeliver")
     assert missing.status_code == 404
 
 
-async def test_rotated_secrets_both_sign(client, receiver, fast_retries):
+async def test_rotated_secrets_both_sign(client, receiver):
     endpoint = await subscribe(client, f"{receiver.base}/rot")
     rotated = (await client.post(f"{W}/{endpoint['id']}/rotate-secret")).json()
     await client.post(f"{W}/{endpoint['id']}/test")
@@ -250,8 +139,7 @@ async def test_rotated_secrets_both_sign(client, receiver, fast_retries):
     verify_standard(rotated["secret"], request)
 
 
-async def test_connection_refused_is_retried_with_a_code(app, client, monkeypatch):
-    monkeypatch.setattr(app.state.settings, "webhook_retry_schedule", "0.05")
+async def test_connection_refused_is_retried_with_a_code(client):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -262,7 +150,7 @@ async def test_connection_refused_is_retried_with_a_code(app, client, monkeypatc
         log = (await client.get(f"{W}/{endpoint['id']}/deliveries", params={"status": "failed"})).json()["data"]
         return log[0] if log else None
     dead = await eventually(failed)
-    assert dead["attempts"] == 2 and dead["error"] == "connect_error" and dead["responseCode"] is None
+    assert dead["attempts"] == ATTEMPTS and dead["error"] == "connect_error" and dead["responseCode"] is None
 
 
 async def test_deliveries_are_written_in_the_transaction_of_their_events(app, client, receiver):
@@ -323,7 +211,7 @@ async def test_other_roles_and_tenants_cannot_test_or_redeliver(app, client, rec
     import uuid
 
     from priorauth.auth.service import create_client
-    from tests.conftest import http_client
+    from tests.support.apps import http_client
 
     endpoint = await subscribe(client, f"{receiver.base}/x", enabled=False)
     delivery = (await client.post(f"{W}/{endpoint['id']}/test")).json()
@@ -336,24 +224,24 @@ async def test_other_roles_and_tenants_cannot_test_or_redeliver(app, client, rec
                 assert (await other.post(path)).status_code == status, path
 
 
-async def test_production_connects_to_the_checked_address(monkeypatch):
+async def test_production_connects_to_the_checked_address():
     from priorauth.config import Settings
     from priorauth.webhooks import delivery
     from priorauth.webhooks.urls import UnsafeWebhookUrl
 
-    deliverer = delivery.Deliverer(None, Settings(env="production"))
-    monkeypatch.setattr(delivery, "resolve_and_check", lambda host, port, production: ["93.184.216.34"])
+    public = delivery.Deliverer(None, Settings(env="production"),
+                                resolve=lambda host, port, production: ["93.184.216.34"])
     headers: dict[str, str] = {}
-    url, extensions = await deliverer._target("https://hooks.example.com:8443/in?x=1", headers)
+    url, extensions = await public._target("https://hooks.example.com:8443/in?x=1", headers)
     assert url == "https://93.184.216.34:8443/in?x=1"
     assert headers["host"] == "hooks.example.com:8443" and extensions == {"sni_hostname": "hooks.example.com"}
 
     def private(host, port, production):
         raise UnsafeWebhookUrl("host resolves to a private address")
-    monkeypatch.setattr(delivery, "resolve_and_check", private)
+    rebound = delivery.Deliverer(None, Settings(env="production"), resolve=private)
     item = delivery.Claimed("dlv_1", 0, {"id": "evt_1"}, "https://hooks.example.com/", "standard",
                             ["whsec_" + base64.b64encode(b"k" * 32).decode()], "whk_1")
-    outcome = await deliverer.send(item)
+    outcome = await rebound.send(item)
     assert (outcome.ok, outcome.error, outcome.status_code) == (False, "unsafe_url", None)
 
     development = delivery.Deliverer(None, Settings())
@@ -381,7 +269,7 @@ async def test_an_outcome_is_recorded_only_under_its_lease(app, client):
     assert (recorded["status"], recorded["attempts"], recorded["latencyMs"]) == ("delivered", 1, 5)
 
 
-async def test_medication_pa_endpoints_get_the_medication_pa_payload(client, receiver, fast_retries):
+async def test_medication_pa_endpoints_get_the_medication_pa_payload(client, receiver):
     from tests.webhooks.test_medication_pa import FIELDS, _check_shape
 
     endpoint = await subscribe(client, f"{receiver.base}/epa", format="medication_pa",

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from priorauth.auth.service import create_client
-from tests.conftest import http_client
+from tests.support.apps import http_client, new_client
 
 W = "/v1/webhooks/endpoints"
 RECEIVER = "http://127.0.0.1:9/hooks"
@@ -82,18 +82,19 @@ async def test_bad_urls_are_refused_with_the_reason(client, url):
     assert "requestId" in response.json()
 
 
-async def test_production_requires_public_https(app, client, monkeypatch):
-    monkeypatch.setattr(app.state, "settings", app.state.settings.model_copy(update={"env": "production"}))
-    for url, reason in [("http://example.com/", "https"), ("https://127.0.0.1/", "loopback"),
-                        ("https://10.0.0.8/", "private"), ("https://localhost/", "local")]:
-        response = await client.post(W, json={"url": url})
-        assert response.status_code == 422, (url, response.text)
-        assert reason in response.json()["error"]["message"], response.text
-    ok = await client.post(W, json={"url": "https://hooks.example.com/priorauth"})
-    assert ok.status_code == 201, ok.text
-    created = ok.json()
-    local = await client.patch(f"{W}/{created['id']}", json={"url": "https://169.254.169.254/"})
-    assert local.status_code == 422 and "link-local" in local.json()["error"]["message"]
+async def test_production_requires_public_https(own_app):
+    production = await own_app(env="production")
+    async with http_client(production, (await new_client(production)).secret) as client:
+        for url, reason in [("http://example.com/", "https"), ("https://127.0.0.1/", "loopback"),
+                            ("https://10.0.0.8/", "private"), ("https://localhost/", "local")]:
+            response = await client.post(W, json={"url": url})
+            assert response.status_code == 422, (url, response.text)
+            assert reason in response.json()["error"]["message"], response.text
+        ok = await client.post(W, json={"url": "https://hooks.example.com/priorauth"})
+        assert ok.status_code == 201, ok.text
+        created = ok.json()
+        local = await client.patch(f"{W}/{created['id']}", json={"url": "https://169.254.169.254/"})
+        assert local.status_code == 422 and "link-local" in local.json()["error"]["message"]
 
 
 async def test_validation_of_fields(client):

@@ -10,9 +10,9 @@ from sqlalchemy import update
 from priorauth.auth.service import create_client
 from priorauth.timeutil import utcnow
 from priorauth.webhooks.models import WebhookEndpoint
-from tests.conftest import http_client
+from tests.support.apps import http_client
 from tests.review.test_review_api import REQUEST
-from tests.webhooks.test_delivery import W, eventually, subscribe, verify_standard
+from tests.support.webhooks import W, eventually, subscribe, verify_standard
 from tests.workflows.test_walkthrough import BIOLOGIC_POLICY, STEP, STEP_INPUT
 
 WF = "/api/v1/workflows"
@@ -27,7 +27,7 @@ def _bodies(receiver, path: str, secret: str) -> list[dict]:
     return [verify_standard(secret, r) for r in receiver.accepted(path)]
 
 
-async def test_review_decisions_and_approvals_reach_subscribers(app, receiver, fast_retries):
+async def test_review_decisions_and_approvals_reach_subscribers(app, receiver):
     admin, reviewer, agent = await _org(app, "admin", "reviewer", "provider")
     async with http_client(app, admin.secret) as a, http_client(app, reviewer.secret) as r, \
             http_client(app, agent.secret) as g:
@@ -79,8 +79,7 @@ async def test_review_decisions_and_approvals_reach_subscribers(app, receiver, f
         assert (await a.get("/v1/events", params={"cursor": "!!"})).status_code == 400
 
 
-async def test_an_endpoint_failing_for_three_days_is_disabled_with_an_admin_event(app, client, receiver,
-                                                                                  fast_retries):
+async def test_an_endpoint_failing_for_three_days_is_disabled_with_an_admin_event(app, client, receiver):
     receiver.always_fail.add("/down")
     down = await subscribe(client, f"{receiver.base}/down")
     watcher = await subscribe(client, f"{receiver.base}/watch", eventTypes=["webhook.endpoint.disabled"])

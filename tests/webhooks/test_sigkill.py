@@ -37,19 +37,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 from standardwebhooks.webhooks import Webhook
 
-from priorauth.config import Settings
 from tests.cases import TKA_ANSWERS, tiny_pdf, tka_case
-from tests.webhooks.test_delivery import serving
+from tests.support.apps import BACKENDS, create_own_database, drop_own_database
+from tests.support.webhooks import serving
 
 A = "/v1/prior-auth/authorizations"
 W = "/v1/webhooks/endpoints"
-PG_URL = os.environ.get("PRIORAUTH_TEST_DATABASE_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 MIN_EVENTS = 1000
 FLOWS = 24  # authorizations; each full flow below makes ~45-50 events
@@ -174,25 +169,11 @@ class Server:
 @contextmanager
 def own_database(backend: str, data_dir: Path):
     """The server's database URL: SQLite under data_dir, or a fresh PostgreSQL database dropped afterwards."""
-    if backend == "sqlite":
-        yield ""
-        return
-    base = make_url(Settings(database_url=PG_URL).effective_database_url)
-    name = f"priorauth_sigkill_{uuid.uuid4().hex[:10]}"
-
-    async def admin(statement: str) -> None:
-        engine = create_async_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = asyncio.run(create_own_database(backend, data_dir))
     try:
-        yield base.set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_own_database(url))
 
 
 # ---- making events through the API ----------------------------------------------------------------------
@@ -290,8 +271,7 @@ def test_sigkill_mid_delivery_loses_no_event(backend, tmp_path):
         env.update({"PRIORAUTH_DATA_DIR": str(tmp_path / "data"), "PRIORAUTH_WEBHOOK_RETRY_SCHEDULE": RETRY_SCHEDULE,
                     "PRIORAUTH_WORKER_POLL_SECONDS": "0.05", "PRIORAUTH_WEBHOOK_TIMEOUT_SECONDS": "4",
                     "PRIORAUTH_WEBHOOK_LEASE_SECONDS": str(LEASE_SECONDS), "PRIORAUTH_ENV": "development"})
-        if database_url:
-            env["PRIORAUTH_DATABASE_URL"] = database_url
+        env["PRIORAUTH_DATABASE_URL"] = database_url
         try:
             first = Server(env | {"PRIORAUTH_WORKER_ENABLED": "false"}, tmp_path / "serve.log")
             servers.append(first)

@@ -169,27 +169,28 @@ def test_localhost_allowed_in_development():
     assert addresses and set(addresses) <= {"127.0.0.1", "::1"}
 
 
-def test_public_name_resolving_to_private_address_is_refused(monkeypatch):
-    monkeypatch.setattr(socket, "getaddrinfo", _fake_getaddrinfo(["93.184.216.34", "10.0.0.7"]))
+def test_public_name_resolving_to_private_address_is_refused():
+    fake = _fake_getaddrinfo(["93.184.216.34", "10.0.0.7"])
     with pytest.raises(UnsafeWebhookUrl, match="10.0.0.7"):
-        resolve_and_check("rebind.example", 443, production=True)
-    assert resolve_and_check("rebind.example", 443, production=False) == ["93.184.216.34", "10.0.0.7"]
+        resolve_and_check("rebind.example", 443, production=True, getaddrinfo=fake)
+    addresses = resolve_and_check("rebind.example", 443, production=False, getaddrinfo=fake)
+    assert addresses == ["93.184.216.34", "10.0.0.7"]
 
 
-def test_mapped_ipv6_resolution_is_refused(monkeypatch):
-    monkeypatch.setattr(socket, "getaddrinfo", _fake_getaddrinfo(["::ffff:169.254.169.254"]))
+def test_mapped_ipv6_resolution_is_refused():
+    fake = _fake_getaddrinfo(["::ffff:169.254.169.254"])
     with pytest.raises(UnsafeWebhookUrl, match="link-local"):
-        resolve_and_check("sneaky.example", 443, production=True)
+        resolve_and_check("sneaky.example", 443, production=True, getaddrinfo=fake)
 
 
-def test_public_resolution_returns_unique_addresses(monkeypatch):
-    monkeypatch.setattr(socket, "getaddrinfo", _fake_getaddrinfo(["93.184.216.34", "93.184.216.34", "2606:2800::1"]))
-    assert resolve_and_check("hooks.example", 443, production=True) == ["93.184.216.34", "2606:2800::1"]
+def test_public_resolution_returns_unique_addresses():
+    fake = _fake_getaddrinfo(["93.184.216.34", "93.184.216.34", "2606:2800::1"])
+    addresses = resolve_and_check("hooks.example", 443, production=True, getaddrinfo=fake)
+    assert addresses == ["93.184.216.34", "2606:2800::1"]
 
 
-def test_dns_failure_is_an_os_error(monkeypatch):
-    def failing(*args, **kwargs):
+def test_dns_failure_is_an_os_error():
+    def fake(*args, **kwargs):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    monkeypatch.setattr(socket, "getaddrinfo", failing)
     with pytest.raises(OSError):
-        resolve_and_check("nowhere.example", 443, production=True)
+        resolve_and_check("nowhere.example", 443, production=True, getaddrinfo=fake)

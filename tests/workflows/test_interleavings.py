@@ -20,7 +20,7 @@ from priorauth.auth.service import create_client
 from priorauth.timeutil import utcnow
 from priorauth.workflows.models import WorkflowApproval
 from priorauth.workflows.service import expire_approvals
-from tests.conftest import http_client
+from tests.support.apps import http_client
 from tests.workflows.test_walkthrough import BIOLOGIC_POLICY, STEP, STEP_INPUT, W
 
 KEY, FOREIGN = "pa:P-88120:J0135", "pa:P-91234:J9999"

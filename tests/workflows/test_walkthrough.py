@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from priorauth.auth.service import create_client
-from tests.conftest import http_client
+from tests.support.apps import http_client
 
 W = "/api/v1/workflows"
 KEY = "pa:P-88120:J0135"

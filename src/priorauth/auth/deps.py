@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from priorauth.auth.service import Principal
 from priorauth.errors import ApiError
 
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="priorauth", Basic realm="priorauth"'}
+_CHALLENGE = {"WWW-Authenticate": 'Basic realm="priorauth", Bearer realm="priorauth"'}
 
 
 async def principal(request: Request) -> Principal:

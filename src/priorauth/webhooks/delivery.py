@@ -169,9 +169,10 @@ class Deliverer:
     """Keeps up to `webhook_batch` deliveries in flight: claims due rows as capacity frees up, sends them
     concurrently and records finished ones together, one transaction per group. `run()` loops until `stop()`."""
 
-    def __init__(self, db: Database, settings: Settings):
+    def __init__(self, db: Database, settings: Settings, *, resolve=resolve_and_check):
         self.db = db
-        self.settings = settings  # read on every cycle: the schedule may be changed at run time
+        self.settings = settings
+        self._resolve = resolve  # resolve_and_check, or a stand-in for DNS in tests
         self._clients: dict[str, httpx.AsyncClient] = {}  # endpoint id -> its connection pool
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # set when deliveries may have become due
@@ -272,7 +273,7 @@ class Deliverer:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         host = parts.hostname or ""
-        addresses = await asyncio.to_thread(resolve_and_check, host, port, production=True)
+        addresses = await asyncio.to_thread(self._resolve, host, port, production=True)
         address = addresses[0]
         netloc = (f"[{address}]" if ":" in address else address) + (f":{parts.port}" if parts.port else "")
         headers["host"] = parts.netloc

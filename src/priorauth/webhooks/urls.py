@@ -65,7 +65,7 @@ def check_host(host: str) -> None:
             raise UnsafeWebhookUrl(f"host {host!r} is a {reason} address")
 
 
-def resolve_and_check(host: str, port: int, *, production: bool) -> list[str]:
+def resolve_and_check(host: str, port: int, *, production: bool, getaddrinfo=socket.getaddrinfo) -> list[str]:
     """Resolve `host` (blocking; run it in a thread from async code) and return its addresses.
 
     In production, raise UnsafeWebhookUrl if the name is forbidden or if ANY address is in a
@@ -75,7 +75,7 @@ def resolve_and_check(host: str, port: int, *, production: bool) -> list[str]:
     """
     if production:
         check_host(host)
-    addresses = _resolve(host, port)
+    addresses = _resolve(host, port, getaddrinfo)
     if production:
         for text in addresses:
             reason = forbidden_address_reason(ipaddress.ip_address(text))
@@ -84,8 +84,8 @@ def resolve_and_check(host: str, port: int, *, production: bool) -> list[str]:
     return addresses
 
 
-def _resolve(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+def _resolve(host: str, port: int, getaddrinfo) -> list[str]:
+    infos = getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses: list[str] = []
     for _family, _type, _proto, _canonname, sockaddr in infos:
         if sockaddr[0] not in addresses:
