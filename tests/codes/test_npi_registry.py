@@ -392,14 +392,14 @@ async def test_cli_import(backend, tmp_path: Path) -> None:
             version = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
         assert version >= "0002"
 
-    bad = tmp_path / "not-nppes.csv"
-    bad.write_text("Name,Address\nA,B\n")
-    code, out = await _cli("npi", "import", str(bad), env=env)
-    assert code == 2 and "no header row with an 'NPI' column" in out, out
-    code, out = await _cli("npi", "import", str(tmp_path / "missing.csv"), env=env)
-    assert code == 2, out
-    code, out = await _cli("npi", "import", str(SAMPLE), "--batch-size", "0", env=env)
-    assert code == 2, out
+        bad = tmp_path / "not-nppes.csv"
+        bad.write_text("Name,Address\nA,B\n")
+        code, out = await _cli("npi", "import", str(bad), env=env)
+        assert code == 2 and "no header row with an 'NPI' column" in out, out
+        code, out = await _cli("npi", "import", str(tmp_path / "missing.csv"), env=env)
+        assert code == 2, out
+        code, out = await _cli("npi", "import", str(SAMPLE), "--batch-size", "0", env=env)
+        assert code == 2, out
 
 
 def test_generated_sample_file(tmp_path: Path) -> None:
