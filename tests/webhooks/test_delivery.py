@@ -7,6 +7,7 @@ import base64
 import json
 import random
 import socket
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -15,7 +16,7 @@ from priorauth.webhooks.delivery import retry_wait
 from priorauth.webhooks.models import WebhookDelivery
 from tests.cases import TKA_ANSWERS, tka_case
 from tests.support.apps import FAST_RETRIES
-from tests.support.webhooks import W, eventually, subscribe, verify_akute, verify_standard
+from tests.support.webhooks import W, eventually, fake_dns, subscribe, verify_akute, verify_standard
 
 A = "/v1/prior-auth/authorizations"
 ATTEMPTS = len(FAST_RETRIES.split(",")) + 1  # the first attempt and one per wait of the schedule
@@ -139,7 +140,7 @@ async def test_rotated_secrets_both_sign(client, receiver):
     verify_standard(rotated["secret"], request)
 
 
-async def test_connection_refused_is_retried_with_a_code(client):
+async def test_connection_refused_is_retried_with_a_coarse_class(client):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -150,7 +151,8 @@ async def test_connection_refused_is_retried_with_a_code(client):
         log = (await client.get(f"{W}/{endpoint['id']}/deliveries", params={"status": "failed"})).json()["data"]
         return log[0] if log else None
     dead = await eventually(failed)
-    assert dead["attempts"] == ATTEMPTS and dead["error"] == "connect_error" and dead["responseCode"] is None
+    assert dead["attempts"] == ATTEMPTS and dead["error"] == "unreachable"
+    assert dead["responseCode"] is None and dead["latencyMs"] is None
 
 
 async def test_deliveries_are_written_in_the_transaction_of_their_events(app, client, receiver):
@@ -224,28 +226,31 @@ async def test_other_roles_and_tenants_cannot_test_or_redeliver(app, client, rec
                 assert (await other.post(path)).status_code == status, path
 
 
-async def test_production_connects_to_the_checked_address():
+async def test_the_guard_connects_to_the_checked_address():
     from priorauth.config import Settings
     from priorauth.webhooks import delivery
-    from priorauth.webhooks.urls import UnsafeWebhookUrl
+    from priorauth.webhooks.urls import resolve_and_check
 
-    public = delivery.Deliverer(None, Settings(env="production"),
-                                resolve=lambda host, port, production: ["93.184.216.34"])
+    names = {"hooks.example.com": ["93.184.216.34"]}
+    resolve = partial(resolve_and_check, getaddrinfo=fake_dns(names))
+    guarded = delivery.Deliverer(None, Settings(webhook_allow_private=False), resolve=resolve)  # the default
     headers: dict[str, str] = {}
-    url, extensions = await public._target("https://hooks.example.com:8443/in?x=1", headers)
+    url, extensions = await guarded._target("https://hooks.example.com:8443/in?x=1", headers)
     assert url == "https://93.184.216.34:8443/in?x=1"
     assert headers["host"] == "hooks.example.com:8443" and extensions == {"sni_hostname": "hooks.example.com"}
 
-    def private(host, port, production):
-        raise UnsafeWebhookUrl("host resolves to a private address")
-    rebound = delivery.Deliverer(None, Settings(env="production"), resolve=private)
+    names["hooks.example.com"] = ["10.0.0.7"]  # DNS rebinding after the URL was saved
     item = delivery.Claimed("dlv_1", 0, {"id": "evt_1"}, "https://hooks.example.com/", "standard",
                             ["whsec_" + base64.b64encode(b"k" * 32).decode()], "whk_1")
-    outcome = await rebound.send(item)
-    assert (outcome.ok, outcome.error, outcome.status_code) == (False, "unsafe_url", None)
+    outcome = await guarded.send(item)
+    assert (outcome.ok, outcome.error, outcome.status_code, outcome.latency_ms) == (False, "unsafe_url", None, None)
 
-    development = delivery.Deliverer(None, Settings())
-    assert await development._target("http://127.0.0.1:9/x", {}) == ("http://127.0.0.1:9/x", {})
+    loosened = delivery.Deliverer(None, Settings(webhook_allow_private=True), resolve=resolve)
+    assert await loosened._target("http://127.0.0.1:9/x", {}) == ("http://127.0.0.1:9/x", {})
+    # https-only (production) holds at delivery too, for a URL saved before the switch.
+    production = delivery.Deliverer(None, Settings(env="production", webhook_allow_private=True), resolve=resolve)
+    assert (await production.send(delivery.Claimed(**{**item.__dict__, "url": "http://127.0.0.1:9/x"}))).error \
+        == "unsafe_url"
 
 
 async def test_an_outcome_is_recorded_only_under_its_lease(app, client):

@@ -51,7 +51,7 @@ class WebhookDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    # A short code ("timeout", "http_500", "connect_error"), never a response body (it may quote PHI).
+    # A coarse class ("unreachable", "http_500", "unsafe_url"), never a response body (it may quote PHI).
     last_error: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,6 +5,7 @@ Signing secrets are stored (they are needed to sign) and returned only by creati
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -18,16 +19,19 @@ from priorauth.timeutil import iso, utcnow
 from priorauth.webhooks.models import WebhookDelivery, WebhookEndpoint
 from priorauth.webhooks.schemas import EndpointCreate, EndpointPatch
 from priorauth.webhooks.signing import new_secret
-from priorauth.webhooks.urls import UnsafeWebhookUrl, check_url
+from priorauth.webhooks.urls import UnsafeWebhookUrl, UrlGuard
 from priorauth.webhooks.wakeup import announce
 
 ROTATION_OVERLAP = timedelta(hours=24)
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
-def _checked_url(url: str, production: bool) -> str:
+async def _checked_url(url: str, guard: UrlGuard) -> str:
+    """The normalized URL, refused (422) if the guard forbids it or its host resolves to a forbidden address.
+    A name that does not resolve (yet) is accepted: every delivery resolves and checks it again."""
     try:
-        return check_url(url, production=production)
+        url = guard.check(url)
+        await asyncio.to_thread(guard.addresses, url)
     except UnsafeWebhookUrl as exc:
         raise ApiError(
             422,
@@ -36,6 +40,9 @@ def _checked_url(url: str, production: bool) -> str:
             issues=[{"path": "url", "message": exc.reason, "type": "unsafe_url"}],
         ) from None
 
+    except OSError:
+        pass
+    return url
 
 def _event_types(types: list[str]) -> list[str]:
     unique = list(dict.fromkeys(types))
@@ -105,8 +112,8 @@ async def _endpoint(session, who: Principal, endpoint_id: str, *, lock: bool = F
     return found
 
 
-async def create_endpoint(db: Database, who: Principal, body: EndpointCreate, production: bool) -> dict:
-    url = _checked_url(body.url, production)
+async def create_endpoint(db: Database, who: Principal, body: EndpointCreate, guard: UrlGuard) -> dict:
+    url = await _checked_url(body.url, guard)
     now = utcnow()
     secret = new_secret()
     endpoint = WebhookEndpoint(
@@ -145,14 +152,14 @@ async def get_endpoint(db: Database, who: Principal, endpoint_id: str) -> dict:
 
 
 async def update_endpoint(
-    db: Database, who: Principal, endpoint_id: str, body: EndpointPatch, production: bool
+    db: Database, who: Principal, endpoint_id: str, body: EndpointPatch, guard: UrlGuard
 ) -> dict:
     changes = body.model_dump(exclude_unset=True)
     for name in ("url", "eventTypes", "format", "signing", "enabled"):
         if name in changes and changes[name] is None:
             raise ApiError(422, "validation_failed", f"{name} cannot be null",
                            issues=[{"path": name, "message": "must not be null", "type": "null"}])
-    url = _checked_url(body.url, production) if "url" in changes else None
+    url = await _checked_url(body.url, guard) if "url" in changes else None
     async with db.write() as session:
         endpoint = await _endpoint(session, who, endpoint_id, lock=True)
         if url is not None:
