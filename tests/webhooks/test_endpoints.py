@@ -189,13 +189,24 @@ async def test_rotation_shows_a_new_secret_and_keeps_the_old_one_24h(app, client
     assert endpoint.secrets[2]["expires_at"] == body["previousSecretExpiresAt"]
 
 
-async def test_delete(client):
-    created = await _create(client)
-    deleted = await client.delete(f"{W}/{created['id']}")
+async def test_delete_hides_the_endpoint_but_keeps_its_log(client):
+    created, kept = await _create(client), await _create(client)
+    path = f"{W}/{created['id']}"
+    deleted = await client.delete(path)
     assert deleted.status_code == 204
-    missing = await client.get(f"{W}/{created['id']}")
+    missing = await client.get(path)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    assert (await client.delete(f"{W}/{created['id']}")).status_code == 404
+    for method, sub, body in [("DELETE", "", None), ("PATCH", "", {"enabled": True}), ("POST", "/rotate-secret", None),
+                              ("POST", "/test", None), ("POST", "/deliveries/dlv_x/redeliver", None)]:
+        response = await client.request(method, path + sub, json=body)
+        assert response.status_code == 404, (method, sub, response.text)
+    assert [e["id"] for e in (await client.get(W)).json()["data"]] == [kept["id"]]
+    listed = (await client.get(W, params={"includeDeleted": "true"})).json()["data"]
+    assert [(e["id"], e["deletedAt"] is not None) for e in listed] == sorted(
+        [(created["id"], True), (kept["id"], False)])
+    assert all("secret" not in e for e in listed)
+    log = await client.get(f"{path}/deliveries")
+    assert log.status_code == 200 and log.json()["data"] == []
 
 
 async def test_deliveries_list_is_empty_and_validated(client):

@@ -30,8 +30,8 @@ async def create_endpoint(body: EndpointCreate, request: Request, who: Admin) ->
 
 
 @router.get("/endpoints", summary="The organization's webhook endpoints")
-async def list_endpoints(request: Request, who: Admin) -> dict:
-    return await service.list_endpoints(_db(request), who)
+async def list_endpoints(request: Request, who: Admin, includeDeleted: bool = False) -> dict:
+    return await service.list_endpoints(_db(request), who, includeDeleted)
 
 
 @router.get("/endpoints/{endpoint_id}", summary="A webhook endpoint")
@@ -55,7 +55,7 @@ async def rotate_secret(endpoint_id: str, request: Request, who: Admin) -> dict:
     return await service.rotate_secret(_db(request), who, endpoint_id)
 
 
-@router.get("/endpoints/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first")
+@router.get("/endpoints/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first (also of a deleted endpoint)")
 async def list_deliveries(
     endpoint_id: str,
     request: Request,

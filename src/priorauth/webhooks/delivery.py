@@ -56,7 +56,7 @@ UNSAFE_URL = "unsafe_url"  # the guard refused the URL or the address its host r
 INTERNAL_ERROR = "internal_error"  # a bug in the engine; retried like a failure
 MAX_POOLS = 256  # endpoints with an open connection pool, per delivery loop
 
-_ENABLED = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))
+_ENABLED = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))  # a deleted endpoint is disabled too
 
 
 def subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
@@ -158,6 +158,7 @@ class Claimed:
     secrets: list[str]
     endpoint_id: str
     lease_until: datetime | None = None
+    attempts_at_round_start: int = 0
 
 
 @dataclass
@@ -233,7 +234,7 @@ class Deliverer:
                 update(WebhookDelivery).where(WebhookDelivery.id.in_(ids.scalar_subquery()))
                 .values(next_attempt_at=lease_until)
                 .returning(WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.payload,
-                           WebhookDelivery.endpoint_id)
+                           WebhookDelivery.endpoint_id, WebhookDelivery.attempts_at_round_start)
             )).all()
             if not rows:
                 return []
@@ -243,7 +244,8 @@ class Deliverer:
         for row in rows:
             endpoint = endpoints[row.endpoint_id]
             claimed.append(Claimed(row.id, row.attempts, row.payload, endpoint.url, endpoint.signing,
-                                   active_secrets(endpoint, now), endpoint.id, lease_until))
+                                   active_secrets(endpoint, now), endpoint.id, lease_until,
+                                   row.attempts_at_round_start))
         return claimed
 
     async def send(self, item: Claimed) -> Outcome:
@@ -288,7 +290,7 @@ class Deliverer:
         status, next_attempt_at = "pending", item.lease_until
         if outcome.ok:
             status = "delivered"
-        elif (wait := retry_wait(self.settings.retry_schedule, attempts)) is None:
+        elif (wait := retry_wait(self.settings.retry_schedule, attempts - item.attempts_at_round_start)) is None:
             status = "failed"
         else:
             next_attempt_at = now + timedelta(seconds=wait)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import select, update
 
 from priorauth.auth.service import Principal
 from priorauth.db import Database
@@ -24,6 +24,7 @@ from priorauth.webhooks.wakeup import announce
 
 ROTATION_OVERLAP = timedelta(hours=24)
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
+ENDPOINT_DELETED = "endpoint_deleted"  # the error of deliveries still pending when their endpoint was deleted
 
 
 async def _checked_url(url: str, guard: UrlGuard) -> str:
@@ -39,10 +40,10 @@ async def _checked_url(url: str, guard: UrlGuard) -> str:
             f"The webhook URL is not allowed: {exc.reason}",
             issues=[{"path": "url", "message": exc.reason, "type": "unsafe_url"}],
         ) from None
-
     except OSError:
         pass
     return url
+
 
 def _event_types(types: list[str]) -> list[str]:
     unique = list(dict.fromkeys(types))
@@ -62,6 +63,7 @@ def endpoint_view(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
         "failingSince": iso(endpoint.failing_since),
         "createdAt": iso(endpoint.created_at),
         "updatedAt": iso(endpoint.updated_at),
+        "deletedAt": iso(endpoint.deleted_at),
     }
     if secret is not None:
         body["secret"] = secret
@@ -99,11 +101,15 @@ def _secret_entry(secret: str, now: datetime) -> dict:
     return {"secret": secret, "created_at": iso(now), "expires_at": None}
 
 
-async def _endpoint(session, who: Principal, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint:
+async def _endpoint(session, who: Principal, endpoint_id: str, *, lock: bool = False,
+                    deleted: bool = False) -> WebhookEndpoint:
+    """The organization's endpoint; a deleted one only with `deleted` (its delivery log stays readable)."""
     query = select(WebhookEndpoint).where(
         WebhookEndpoint.id == endpoint_id,
         WebhookEndpoint.organization_id == who.organization_id,
     )
+    if not deleted:
+        query = query.where(WebhookEndpoint.deleted_at.is_(None))
     if lock:
         query = query.with_for_update()
     found = (await session.execute(query)).scalar_one_or_none()
@@ -134,15 +140,12 @@ async def create_endpoint(db: Database, who: Principal, body: EndpointCreate, gu
     return endpoint_view(endpoint, secret)
 
 
-async def list_endpoints(db: Database, who: Principal) -> dict:
+async def list_endpoints(db: Database, who: Principal, include_deleted: bool = False) -> dict:
+    query = select(WebhookEndpoint).where(WebhookEndpoint.organization_id == who.organization_id)
+    if not include_deleted:
+        query = query.where(WebhookEndpoint.deleted_at.is_(None))
     async with db.read() as session:
-        rows = (
-            await session.execute(
-                select(WebhookEndpoint)
-                .where(WebhookEndpoint.organization_id == who.organization_id)
-                .order_by(WebhookEndpoint.id)
-            )
-        ).scalars().all()
+        rows = (await session.execute(query.order_by(WebhookEndpoint.id))).scalars().all()
     return {"object": "list", "data": [endpoint_view(e) for e in rows]}
 
 
@@ -182,10 +185,16 @@ async def update_endpoint(
 
 
 async def delete_endpoint(db: Database, who: Principal, endpoint_id: str) -> None:
+    """Soft delete: the endpoint and its delivery log stay. Disabled, it gets no new deliveries and none
+    is sent (fan-out and the delivery loop take enabled endpoints only); pending ones end `failed`."""
+    now = utcnow()
     async with db.write() as session:
         endpoint = await _endpoint(session, who, endpoint_id, lock=True)
-        await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
-        await session.delete(endpoint)
+        endpoint.deleted_at, endpoint.enabled, endpoint.updated_at = now, False, now
+        # An attempt in flight is not recorded: the outcome of a send is written only while still pending.
+        await session.execute(update(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "pending",
+        ).values(status="failed", last_error=ENDPOINT_DELETED, last_status_code=None, last_latency_ms=None))
 
 
 async def rotate_secret(db: Database, who: Principal, endpoint_id: str) -> dict:
@@ -216,7 +225,8 @@ async def send_test(db: Database, who: Principal, endpoint_id: str) -> dict:
 
 
 async def redeliver(db: Database, who: Principal, endpoint_id: str, delivery_id: str) -> dict:
-    """Send a delivery again, now: back to pending with a fresh retry schedule."""
+    """Send a delivery again, now: back to pending with a new round of the retry schedule. `attempts`
+    keeps counting (the history stays); the round's attempts are those after `attempts_at_round_start`."""
     async with db.write() as session:
         await _endpoint(session, who, endpoint_id)
         query = select(WebhookDelivery).where(
@@ -229,7 +239,7 @@ async def redeliver(db: Database, who: Principal, endpoint_id: str, delivery_id:
         delivery = (await session.execute(query)).scalar_one_or_none()
         if delivery is None:
             raise not_found("webhook delivery", delivery_id)
-        delivery.status, delivery.attempts = "pending", 0
+        delivery.status, delivery.attempts_at_round_start = "pending", delivery.attempts
         delivery.next_attempt_at, delivery.delivered_at = utcnow(), None
         await announce(session)
     return delivery_view(delivery)
@@ -248,7 +258,7 @@ async def list_deliveries(
     if cursor:
         query = query.where(WebhookDelivery.id < decode_cursor(cursor, prefix="dlv_"))
     async with db.read() as session:
-        await _endpoint(session, who, endpoint_id)
+        await _endpoint(session, who, endpoint_id, deleted=True)
         rows = (
             await session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1))
         ).scalars().all()
