@@ -265,7 +265,7 @@ def test_patterns_that_backtrack_catastrophically_run_in_linear_time(pattern):
     for text in ("a" * rules.MAX_REGEX_INPUT, "x" * rules.MAX_REGEX_INPUT, "ab" * (rules.MAX_REGEX_INPUT // 2)):
         started = time.perf_counter()
         evaluate(compiled, context({"f": text}))
-        assert time.perf_counter() - started < 0.2, (pattern, text[:4])
+        assert time.perf_counter() - started < 0.5, (pattern, text[:4])
 
 
 @pytest.mark.parametrize("pattern, refused", [

@@ -217,7 +217,7 @@ async def test_a_polynomial_regex_is_fast_through_the_real_gate(org):
         answer = await _gate(org, wf, step_input={"note": note}, idempotency_key=f"k-{len(note)}-{decision}")
         elapsed = time.perf_counter() - started
         assert answer["decision"] == decision, (len(note), answer)
-        assert elapsed < 0.5, f"{len(note)} characters took {elapsed:.2f} s"
+        assert elapsed < 1.0, f"{len(note)} characters took {elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("pattern, what", [
