@@ -1,4 +1,5 @@
-"""POST /v1/files: type from magic bytes, limits, metadata and content round trip, filename hygiene."""
+"""POST /v1/files: type from magic bytes, limits, no markup, metadata and content round trip, download
+headers, filename hygiene."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +7,10 @@ import os
 import re
 
 import pytest
+from sqlalchemy import func, select
 
+from priorauth.files.models import StoredFile
+from priorauth.ids import new_id
 from tests.cases import tiny_pdf
 from tests.support.apps import http_client, new_client, running_app
 from tests.test_errors import assert_envelope
@@ -95,6 +99,67 @@ async def test_request_far_over_the_limit_is_413_before_parsing(small):
     """Over max_file_bytes + 1 MiB of multipart overhead, the middleware refuses from Content-Length."""
     response = await upload(small, b"a" * (SMALL_LIMIT + 1024 * 1024 + 10), "huge.txt")
     assert_envelope(response, 413, "payload_too_large")
+
+
+async def stored_files(app, organization_id: str) -> int:
+    async with app.state.db.read() as session:
+        return await session.scalar(select(func.count()).select_from(StoredFile)
+                                    .where(StoredFile.organization_id == organization_id))
+
+
+# ---------------------------------------------------------------- markup is never stored
+
+@pytest.mark.parametrize("data", [
+    b"<!DOCTYPE html><html><body>hi</body></html>",
+    b"\xef\xbb\xbf \r\n\t<HTML>",
+    b"<script>alert(document.cookie)</script>",
+    b"  <svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+    b'<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/xhtml">alert(1)</x:script>',
+    b"<iframe src=https://example.org>",
+    b"<!-- a comment first --><p>",
+    b"<a href=javascript:alert(1)>chart</a>",
+    b"<ImG src=x onerror=alert(1)>",
+    b"<body\nonload=alert(1)>",
+], ids=["doctype", "bom-whitespace-upper", "script", "svg", "xml", "iframe", "comment", "anchor", "img", "body"])
+async def test_html_svg_and_xml_are_refused_and_nothing_is_stored(app, client, credentials, data):
+    error = assert_envelope(await upload(client, data, "note.txt", "text/plain"), 415, "unsupported_file_type")
+    assert "HTML, SVG and XML" in error["message"]
+    assert await stored_files(app, credentials.organization_id) == 0
+
+
+@pytest.mark.parametrize("data", [b"<5 mm lesion, stable", b"a <script> tag quoted later is text", b"<<>>",
+                                  b"<abdominal pain>", b"<br2>"])
+async def test_text_that_only_contains_angle_brackets_is_still_text(client, data):
+    response = await upload(client, data, "note.txt", "text/plain")
+    assert response.status_code == 201, response.text
+    assert response.json()["contentType"] == "text/plain"
+
+
+async def test_pdf_polyglot_is_served_as_a_pdf_attachment_never_sniffed(client):
+    polyglot = b"%PDF-1.4\n<html><body><script>alert(document.cookie)</script></body></html>\n%%EOF\n"
+    uploaded = await upload(client, polyglot, "report.html", "text/html")
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["contentType"] == "application/pdf"
+    content = await client.get(f"{F}/{uploaded.json()['id']}/content")
+    assert content.content == polyglot
+    assert content.headers["content-type"] == "application/pdf"
+    assert content.headers["x-content-type-options"] == "nosniff"
+    assert content.headers["content-disposition"] == 'attachment; filename="report.html"'
+    assert content.headers["cache-control"] == "no-store"
+
+
+async def test_markup_stored_as_text_before_uploads_refused_it_is_served_as_opaque_bytes(app, client, credentials):
+    """A row written by an older version (markup sniffed as text/plain) is never served as text."""
+    html = b"<html><script>alert(1)</script></html>"
+    file_id = new_id("file")
+    async with app.state.db.write() as session:
+        session.add(StoredFile(id=file_id, organization_id=credentials.organization_id, filename="note.txt",
+                               content_type="text/plain", size=len(html), sha256=hashlib.sha256(html).hexdigest(),
+                               content=html))
+    content = await client.get(f"{F}/{file_id}/content")
+    assert content.status_code == 200 and content.content == html
+    assert content.headers["content-type"] == "application/octet-stream"
+    assert content.headers["content-disposition"] == 'attachment; filename="note.txt"'
 
 
 # ---------------------------------------------------------------- round trip

@@ -34,5 +34,5 @@ async def get_file(file_id: str, request: Request, who: Who) -> dict:
 async def get_file_content(file_id: str, request: Request, who: Who) -> Response:
     async with request.app.state.db.read() as session:
         row = await service.get_file(session, who, file_id, with_content=True)
-    return Response(row.content, media_type=row.content_type,
+    return Response(row.content, media_type=service.served_type(row),
                     headers={"Content-Disposition": f'attachment; filename="{row.filename}"'})

@@ -11,7 +11,7 @@ from priorauth.auth.service import Principal
 from priorauth.db import Database
 from priorauth.errors import ApiError, not_found
 from priorauth.files.models import StoredFile
-from priorauth.files.sniff import ALLOWED, sniff
+from priorauth.files.sniff import ALLOWED, MARKUP, sniff
 from priorauth.ids import new_id
 from priorauth.timeutil import iso
 
@@ -35,7 +35,10 @@ async def upload(db: Database, who: Principal, filename: str | None, data: bytes
     if len(data) > max_bytes:
         raise ApiError(413, "payload_too_large", f"The file exceeds the limit of {max_bytes} bytes.")
     content_type = sniff(data)
-    if content_type is None:
+    if content_type == MARKUP:
+        raise ApiError(415, "unsupported_file_type", "HTML, SVG and XML documents are not accepted (a browser "
+                       f"would run them); send the document as {', '.join(ALLOWED)}.")
+    if content_type not in ALLOWED:
         raise ApiError(415, "unsupported_file_type",
                        f"Only {', '.join(ALLOWED)} are accepted; the content matched none of them.")
     row = StoredFile(id=new_id("file"), organization_id=who.organization_id, filename=clean_filename(filename),
@@ -43,6 +46,12 @@ async def upload(db: Database, who: Principal, filename: str | None, data: bytes
     async with db.write() as session:
         session.add(row)
     return row
+
+
+def served_type(row: StoredFile) -> str:
+    """The type a download is served as: the stored one while the bytes still sniff as it, otherwise
+    (say, markup stored as text before uploads refused it) opaque bytes a browser never renders."""
+    return row.content_type if sniff(row.content) == row.content_type else "application/octet-stream"
 
 
 async def get_file(session: AsyncSession, who: Principal, file_id: str, *, with_content: bool = False) -> StoredFile:
