@@ -20,7 +20,8 @@ async def upload_file(request: Request, who: Who) -> dict:
                        issues=[{"path": "file", "message": "field required"}])
     settings = request.app.state.settings
     data = await upload.read(settings.max_file_bytes + 1)
-    row = await service.upload(request.app.state.db, who, upload.filename, data, settings.max_file_bytes)
+    row = await service.upload(request.app.state.db, who, upload.filename, data, settings.max_file_bytes,
+                               settings.image_limits)
     return service.file_json(row)
 
 
