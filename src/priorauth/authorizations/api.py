@@ -10,9 +10,9 @@ from priorauth.authorizations import service
 from priorauth.authorizations.schemas import AppealRequest, AttachmentCreate, CancelRequest, CaseFields, ResolveAction
 from priorauth.authorizations.states import DECISION_STATES, WORKFLOW_STATES
 from priorauth.errors import ApiError
+from priorauth.idempotency import IdempotencyKeyHeader
 
 router = APIRouter(prefix="/v1/prior-auth", tags=["authorizations"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
@@ -36,7 +36,7 @@ def _if_match(value: str | None) -> int | None:
 
 @router.post("/authorizations", status_code=201, summary="Create a prior-authorization case")
 async def create_authorization(body: CaseFields, request: Request, response: Response, who: Who,
-                               idempotency_key: IdempotencyKey = None) -> dict:
+                               idempotency_key: IdempotencyKeyHeader = None) -> dict:
     result, replayed = await service.create(_db(request), who, body, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -80,7 +80,7 @@ async def preview_authorization(authorization_id: str, request: Request, who: Wh
 
 @router.post("/authorizations/{authorization_id}/submit", summary="Submit to the payer (three stages)")
 async def submit_authorization(authorization_id: str, request: Request, response: Response, who: Who,
-                               idempotency_key: IdempotencyKey = None) -> dict:
+                               idempotency_key: IdempotencyKeyHeader = None) -> dict:
     result, replayed = await service.submit(_db(request), who, authorization_id, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -105,7 +105,7 @@ async def delete_authorization(authorization_id: str, request: Request, who: Who
 
 @router.post("/authorizations/{authorization_id}/appeal", summary="Appeal a denial or a partial denial")
 async def appeal_authorization(authorization_id: str, body: AppealRequest, request: Request, response: Response,
-                               who: Who, idempotency_key: IdempotencyKey = None) -> dict:
+                               who: Who, idempotency_key: IdempotencyKeyHeader = None) -> dict:
     result, replayed = await service.appeal(_db(request), who, authorization_id, body, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
