@@ -14,6 +14,9 @@ from priorauth.idempotency import IdempotencyKeyHeader
 
 router = APIRouter(prefix="/v1/prior-auth", tags=["authorizations"])
 Limit = Annotated[int, Query(ge=1, le=100)]
+# An ETag here is the version, an int4: `W/"2147483647"` is 14 characters. Anything far longer cannot match,
+# and parsing thousands of digits is refused by Python itself (a 500), so it is a 422 like any oversized header.
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=32)]
 
 
 def _db(request: Request):
@@ -68,7 +71,7 @@ async def get_authorization(authorization_id: str, request: Request, response: R
 @router.patch("/authorizations/{authorization_id}", summary="Merge-patch case fields (RFC 7386)")
 async def patch_authorization(authorization_id: str, request: Request, response: Response, who: Who,
                               body: Annotated[dict[str, Any], Body()],
-                              if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> dict:
+                              if_match: IfMatch = None) -> dict:
     result = await service.patch(_db(request), who, authorization_id, body, _if_match(if_match))
     return _with_etag(response, result)
 
