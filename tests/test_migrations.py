@@ -29,8 +29,8 @@ def test_migrations_match_the_models_and_round_trip(tmp_path):
 
 
 async def test_0009_widens_the_attachment_category_and_keeps_rows(backend, tmp_path):
-    """On the test's database: rows written before 0009 carry over, a 100-character category then fits,
-    and going down cuts it back to 64 instead of failing."""
+    """On the test's database: rows written before 0009 carry over (an existing organization gets the sandbox
+    off), a 100-character category then fits, and going down cuts it back to 64 instead of failing."""
     async with own_database(backend, tmp_path) as url:
         config = alembic_config(url)
         before = ScriptDirectory.from_config(config).get_revision("0009").down_revision
@@ -59,7 +59,9 @@ async def test_0009_widens_the_attachment_category_and_keeps_rows(backend, tmp_p
             async with engine.connect() as conn:
                 rows = (await conn.execute(sa.text(
                     "SELECT id, category FROM authorization_attachments ORDER BY id"))).all()
+                sandbox = (await conn.execute(sa.text("SELECT id, sandbox_enabled FROM organizations"))).all()
             assert [tuple(row) for row in rows] == [("att_1", "imaging"), ("att_2", "c" * 100)]
+            assert [(org, bool(enabled)) for org, enabled in sandbox] == [("acme", False)]
             await asyncio.to_thread(command.downgrade, config, before)
             async with engine.connect() as conn:
                 rows = (await conn.execute(sa.text(

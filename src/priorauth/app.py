@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import structlog
 from fastapi import FastAPI
 
 from priorauth import apidocs, errors, logging_setup
+from priorauth.auth.api import router as organization_router
 from priorauth.auth.service import Authenticator
 from priorauth.authorizations.api import router as authorizations_router
 from priorauth.authorizations.service import recover_stale_submissions
@@ -27,6 +29,8 @@ from priorauth.webhooks.api import router as webhooks_router
 from priorauth.webhooks.delivery import Deliverer
 from priorauth.workflows.api import router as workflows_router
 from priorauth.workflows.service import expire_approvals
+
+log = structlog.get_logger("priorauth")
 
 
 def build_worker(db: Database, settings: Settings) -> Worker:
@@ -63,6 +67,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         threading.Thread(target=_warm_up, daemon=True).start()
         if migrate:
             await upgrade_async(settings.effective_database_url)
+        if settings.env != "production":  # guards that production keeps on are loosened: say so at start
+            log.warning("development_mode", sandbox_payer="on for admin clients and organizations with sandboxEnabled",
+                        webhook_urls="local and plain-http receivers allowed", turn_off_with="PRIORAUTH_ENV=production")
         db = Database(settings.effective_database_url)
         app.state.db = db
         app.state.authenticator = Authenticator(db)
@@ -98,4 +105,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(workflows_router)
     app.include_router(webhooks_router)
     app.include_router(events_router)
+    app.include_router(organization_router)
     return app

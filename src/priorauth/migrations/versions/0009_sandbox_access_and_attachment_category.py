@@ -1,4 +1,4 @@
-"""attachment category as long as the wire allows (100)
+"""attachment category as long as the wire allows (100); organizations.sandbox_enabled
 
 Revision ID: 0009
 Revises: 0006
@@ -18,9 +18,14 @@ def upgrade() -> None:
     with op.batch_alter_table('authorization_attachments', schema=None) as batch_op:
         batch_op.alter_column('category', existing_type=sa.String(length=64), type_=sa.String(length=100),
                               existing_nullable=True)
+    # Off for every existing organization: only admin clients may play the sandbox payer until an admin turns it on.
+    with op.batch_alter_table('organizations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('sandbox_enabled', sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('organizations', schema=None) as batch_op:
+        batch_op.drop_column('sandbox_enabled')
     op.execute("UPDATE authorization_attachments SET category = substr(category, 1, 64) WHERE length(category) > 64")
     with op.batch_alter_table('authorization_attachments', schema=None) as batch_op:
         batch_op.alter_column('category', existing_type=sa.String(length=100), type_=sa.String(length=64),
