@@ -54,6 +54,7 @@ STORED: dict[str, str | tuple[str, ...]] = {
     "POST /v1/prior-auth/authorizations/{authorization_id}/submit header.Idempotency-Key":
         "submission_attempts.idempotency_key",
     "POST /v1/prior-auth/authorizations/{authorization_id}/appeal header.Idempotency-Key": JSON_VALUE,
+    "PATCH /v1/prior-auth/authorizations/{authorization_id} header.If-Match": COMPARED,
     "GET /v1/prior-auth/authorizations query.payerId": COMPARED,
     "GET /v1/prior-auth/authorizations query.externalId": COMPARED,
     "GET /v1/prior-auth/authorizations query.cursor": COMPARED,
