@@ -24,7 +24,7 @@ def parse_schedule(text: str) -> tuple[float, ...]:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRIORAUTH_", extra="ignore", populate_by_name=True)
 
-    # production: webhook URLs must be https and public (SSRF guard); development allows local receivers.
+    # production: webhook URLs must be https (the SSRF guard is on in every env; see webhook_allow_private).
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path.home() / ".priorauth"
     # Empty means embedded SQLite under data_dir.
@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     webhook_disable_after_seconds: float = Field(3 * 24 * 3600, gt=0)  # failing this long: endpoint disabled
     # A claimed delivery whose process died is sent again after this; must outlast a request.
     webhook_lease_seconds: float = Field(60.0, gt=0)
+    # SSRF guard off: webhook URLs may name loopback, private and link-local addresses and local names
+    # (a receiver on this machine or the intranet). The server warns at start.
+    webhook_allow_private: bool = False
     log_json: bool = False
     log_level: str = "INFO"
 
@@ -65,6 +68,14 @@ class Settings(BaseSettings):
         if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
             raise ValueError("webhook_lease_seconds must be longer than webhook_timeout_seconds")
         return self
+
+    def loosened_guards(self) -> list[tuple[str, str]]:
+        """(variable, effect) of each safety guard this configuration turns off; the server warns of each."""
+        loosened = []
+        if self.webhook_allow_private:
+            loosened.append(("PRIORAUTH_WEBHOOK_ALLOW_PRIVATE", "the webhook SSRF guard is off: endpoints may "
+                             "target loopback, private, link-local and cloud-metadata addresses"))
+        return loosened
 
     @property
     def retry_schedule(self) -> tuple[float, ...]:
