@@ -80,8 +80,12 @@ async def test_only_an_admin_changes_organization_settings(app, client, credenti
     assert (await get_organization(app.state.db, credentials.organization_id)).sandbox_enabled is False
 
 
-async def test_production_turns_the_sandbox_off_for_everyone(own_app):
+async def test_production_turns_the_sandbox_off_for_everyone(own_app, capsys):
+    capsys.readouterr()
+    await own_app()
+    assert "sandbox_payer_on" in capsys.readouterr().out  # said at start, in development only
     application = await own_app(env="production")
+    assert "sandbox_payer_on" not in capsys.readouterr().out
     admin = await new_client(application, "admin")
     provider = await new_client(application, "provider", admin.organization_id)
     async with http_client(application, admin.secret) as a, http_client(application, provider.secret) as p:

@@ -31,8 +31,6 @@ from priorauth.webhooks.urls import resolve_and_check
 from priorauth.workflows.api import router as workflows_router
 from priorauth.workflows.service import expire_approvals
 
-log = structlog.get_logger("priorauth")
-
 
 def warn_loosened_guards(settings: Settings) -> None:
     """Say loudly, at start, which safety guards the configuration turns off (names and effects, no values)."""
@@ -77,9 +75,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, resolv
         threading.Thread(target=_warm_up, daemon=True).start()
         if migrate:
             await upgrade_async(settings.effective_database_url)
-        if settings.env != "production":  # guards that production keeps on are loosened: say so at start
-            log.warning("development_mode", sandbox_payer="on for admin clients and organizations with sandboxEnabled",
-                        webhook_urls="local and plain-http receivers allowed", turn_off_with="PRIORAUTH_ENV=production")
+        if settings.env != "production":  # the sandbox payer decides cases: say at start that it can
+            structlog.get_logger("priorauth").warning(
+                "sandbox_payer_on", who="admin clients and organizations with sandboxEnabled",
+                turn_off_with="PRIORAUTH_ENV=production")
         db = Database(settings.effective_database_url)
         app.state.db = db
         app.state.authenticator = Authenticator(db)
