@@ -665,7 +665,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None,
                    help="uvicorn processes (default 1 for sqlite, 2 for postgresql)")
     p.add_argument("--url", default=None, help="benchmark an already-running server instead (needs --secret)")
-    p.add_argument("--secret", default=None, help="API secret (admin or provider) for --url")
+    p.add_argument("--secret", default=None,
+                   help="API secret for --url: an admin client (it plays the sandbox payer), or any client of an "
+                        "organization with the sandbox on")
     p.add_argument("--server-pid", type=int, default=None,
                    help="with --url: the server's pid for peak RSS (default: the owner of the listening port)")
     p.add_argument("--request-timeout", type=float, default=60.0, help="per-request timeout, seconds")

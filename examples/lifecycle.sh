@@ -12,8 +12,10 @@
 #   BASE_URL=http://127.0.0.1:8765 SECRET=pa_sk_... ./examples/lifecycle.sh
 #
 # Needs curl and python3 (python3 only reads fields out of JSON responses).
-# SECRET is the API client secret `priorauth serve` prints on first start
-# (or one from `priorauth clients create`). See docs/api.md for every route used here.
+# SECRET is the admin client secret `priorauth serve` prints on first start (or one from
+# `priorauth clients create`). The script also plays the sandbox payer, which only an admin client
+# may, or any client once `priorauth orgs sandbox --org <org> --on` ran; never with
+# PRIORAUTH_ENV=production. See docs/api.md for every route used here.
 set -euo pipefail
 
 BASE_URL="${BASE_URL:-http://127.0.0.1:8000}"

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -226,3 +227,41 @@ async def test_unhandled_exception_is_a_500_envelope_without_details(capsys):
     assert error["retryable"] is True
     assert response.json()["requestId"] == "boom-1"
     assert "secret internal detail" not in response.text and "RuntimeError" not in response.text
+
+
+# ---------------------------------------------------------------- oversized headers, parameters and cursors
+
+async def test_if_match_of_thousands_of_digits_is_422_and_changes_nothing(client):
+    auth = (await client.post(A, json=tka_case())).json()
+    for value in ("9" * 5000, "1" * 33, f'W/"{"0" * 40}1"'):
+        refused = await client.patch(f"{A}/{auth['id']}", json={"urgency": "expedited"}, headers={"If-Match": value})
+        error = assert_envelope(refused, 422, "validation_failed")
+        assert issue_paths(error) == {"header.If-Match"}
+    # Within the bound, a number that is not the version is the usual precondition failure.
+    stale = await client.patch(f"{A}/{auth['id']}", json={"urgency": "expedited"}, headers={"If-Match": "9" * 20})
+    assert assert_envelope(stale, 409, "version_conflict")["details"] == {"currentVersion": 1,
+                                                                          "expectedVersion": int("9" * 20)}
+    after = (await client.get(f"{A}/{auth['id']}")).json()
+    assert (after["version"], after["urgency"]) == (1, "standard")
+
+
+async def _paginated_lists(client) -> list[str]:
+    """The lifecycle face's paginated lists: authorizations, their events, organization events, deliveries."""
+    auth = (await client.post(A, json=tka_case())).json()
+    endpoint = (await client.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/hooks"})).json()
+    return [A, f"{A}/{auth['id']}/events", "/v1/events", f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries"]
+
+
+async def test_cursors_that_decode_to_control_characters_are_400(client):
+    """A cursor decodes to a key the database compares; NUL in it made PostgreSQL answer 500."""
+    for path in await _paginated_lists(client):
+        for raw in (b"\x00", b"auth_\x00", b"evt_\x00", b"dlv_\x00", b"1\x00", b"dlv_\x1b[2J", "evt_é".encode()):
+            cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            assert_envelope(await client.get(path, params={"cursor": cursor}), 400, "invalid_cursor")
+
+
+async def test_limits_of_thousands_of_digits_are_422(client):
+    for path in await _paginated_lists(client):
+        for limit in ("9" * 5000, "9" * 20, "-" + "9" * 20):
+            error = assert_envelope(await client.get(path, params={"limit": limit}), 422, "validation_failed")
+            assert issue_paths(error) == {"query.limit"}

@@ -81,3 +81,85 @@ async def test_submit_without_key_after_submission_is_an_invalid_transition(clie
     assert (await client.post(f"{A}/{auth_id}/submit")).status_code == 200
     again = await client.post(f"{A}/{auth_id}/submit")
     assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_state_transition"
+
+
+# ---------------------------------------------------------------- blank keys
+
+BLANK_KEYS = ["", "   "]  # empty first, then whitespace only
+
+
+def _refused_blank_key(response, field: str) -> None:
+    """The lifecycle envelope: 422 validation_failed naming the header and saying the key must be non-empty."""
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert [i["path"] for i in error["issues"]] == [field]
+    assert "must be non-empty" in error["issues"][0]["message"], error
+
+
+async def test_blank_create_keys_are_refused_and_create_nothing(app, client):
+    external_id = f"blank-{uuid.uuid4()}"
+    for key in BLANK_KEYS:
+        for _ in range(2):  # a second create with the same blank key used to answer 500
+            refused = await client.post(A, json=tka_case(externalId=external_id), headers={"Idempotency-Key": key})
+            _refused_blank_key(refused, "header.Idempotency-Key")
+    assert await _count(app, Authorization, Authorization.external_id == external_id) == 0
+
+
+async def test_blank_submit_keys_are_refused_and_submit_nothing(app, client):
+    first, second = [(await client.post(A, json=complete_tka_case())).json()["id"] for _ in range(2)]
+    for key in BLANK_KEYS:
+        for auth_id in (first, second):  # another case's submit used to meet the first one's blank key
+            refused = await client.post(f"{A}/{auth_id}/submit", headers={"Idempotency-Key": key})
+            _refused_blank_key(refused, "header.Idempotency-Key")
+    for auth_id in (first, second):
+        assert (await client.get(f"{A}/{auth_id}")).json()["workflowState"] == "ready_to_submit"
+        assert await _count(app, SubmissionAttempt, SubmissionAttempt.authorization_id == auth_id) == 0
+
+
+async def test_blank_appeal_keys_are_refused_and_appeal_nothing(client):
+    auth_id = (await client.post(A, json=complete_tka_case())).json()["id"]
+    assert (await client.post(f"{A}/{auth_id}/submit")).status_code == 200
+    denied = await client.post(f"/v1/sandbox/prior-auth/authorizations/{auth_id}/payer-events",
+                               json={"type": "denial", "denialReasonCode": "NMN", "denialReasonMessage": "Not met"})
+    assert denied.json()["decisionState"] == "denied", denied.text
+    for key in BLANK_KEYS:
+        refused = await client.post(f"{A}/{auth_id}/appeal", json={"reason": "Criteria are met"},
+                                    headers={"Idempotency-Key": key})
+        _refused_blank_key(refused, "header.Idempotency-Key")
+    after = (await client.get(f"{A}/{auth_id}")).json()
+    assert (after["workflowState"], after["decisionState"], after["appeal"], after["version"]) == (
+        "completed", "denied", None, denied.json()["version"])
+
+
+W = "/api/v1/workflows"
+
+
+def _refused_blank_json_key(response) -> None:
+    """The workflow face's envelope: its validation errors are 400 VALIDATION_ERROR with {field, message} issues."""
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert [i["field"] for i in error["issues"]] == ["idempotency_key"]
+    assert "must be non-empty" in error["issues"][0]["message"], error
+
+
+async def test_blank_workflow_gate_keys_are_refused_and_create_no_step(client):
+    wf = (await client.post(W, json={"workflow_name": "blank-keys"})).json()["workflow_id"]
+    for key in BLANK_KEYS:
+        refused = await client.post(f"{W}/{wf}/steps/submit/gate",
+                                    json={"step_name": "Submit", "step_type": "tool_call", "idempotency_key": key})
+        _refused_blank_json_key(refused)
+    assert (await client.get(f"{W}/{wf}")).json()["steps"] == []
+
+
+async def test_blank_workflow_complete_keys_are_refused_and_complete_nothing(client):
+    wf = (await client.post(W, json={"workflow_name": "blank-keys"})).json()["workflow_id"]
+    gate = await client.post(f"{W}/{wf}/steps/submit/gate", json={"step_name": "Submit", "step_type": "tool_call"})
+    assert gate.json()["decision"] == "allow", gate.text
+    for key in BLANK_KEYS:
+        _refused_blank_json_key(await client.post(f"{W}/{wf}/steps/submit/complete", json={"idempotency_key": key}))
+    [step] = (await client.get(f"{W}/{wf}")).json()["steps"]
+    assert step["completed_at"] is None and step["idempotency_key"] is None
+    audit = (await client.get(f"{W}/{wf}/audit")).json()
+    assert not [e for e in audit["entries"] if e["event"] != "gate"], audit

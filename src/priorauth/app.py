@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI
 
 from priorauth import apidocs, errors, logging_setup
+from priorauth.auth.api import router as organization_router
 from priorauth.auth.service import Authenticator
 from priorauth.authorizations.api import router as authorizations_router
 from priorauth.authorizations.service import recover_stale_submissions
@@ -74,6 +75,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, resolv
         threading.Thread(target=_warm_up, daemon=True).start()
         if migrate:
             await upgrade_async(settings.effective_database_url)
+        if settings.env != "production":  # the sandbox payer decides cases: say at start that it can
+            structlog.get_logger("priorauth").warning(
+                "sandbox_payer_on", who="admin clients and organizations with sandboxEnabled",
+                turn_off_with="PRIORAUTH_ENV=production")
         db = Database(settings.effective_database_url)
         app.state.db = db
         app.state.authenticator = Authenticator(db)
@@ -110,4 +115,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, resolv
     app.include_router(workflows_router)
     app.include_router(webhooks_router)
     app.include_router(events_router)
+    app.include_router(organization_router)
     return app

@@ -1,4 +1,4 @@
-"""The `priorauth` command: serve, worker, migrate, clients, npi."""
+"""The `priorauth` command: serve, worker, migrate, clients, orgs, npi."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +15,8 @@ from priorauth.config import get_settings
 app = typer.Typer(help="priorauth: an open-source prior-authorization engine.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients (credentials).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+orgs_app = typer.Typer(help="Organizations and their settings.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
 npi_app = typer.Typer(help="The local NPI registry (the public CMS NPPES file).", no_args_is_help=True)
 app.add_typer(npi_app, name="npi")
 console = Console()
@@ -132,6 +134,33 @@ def clients_create(org: Annotated[str, typer.Option(help="Organization id (creat
         console.print(f"error: {exc}", style="red")
         raise typer.Exit(2) from None
     _print_client(created, "API client created:")
+
+
+@orgs_app.command("sandbox")
+def orgs_sandbox(org: Annotated[str, typer.Option(help="Organization id.")],
+                 enabled: Annotated[bool, typer.Option("--on/--off", help="Let every client of the organization "
+                                                       "play the sandbox payer, or only its admin clients.")],
+                 data_dir: DataDir = None) -> None:
+    """Turn the sandbox payer on or off for an organization's non-admin clients (never on in production)."""
+    from priorauth.auth.service import set_sandbox
+    from priorauth.db import Database
+
+    _use_data_dir(data_dir)
+
+    async def main() -> None:
+        await _prepare(bootstrap=False)
+        db = Database(get_settings().effective_database_url)
+        try:
+            await set_sandbox(db, org, enabled)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(main())
+    except LookupError as exc:
+        console.print(f"error: {exc.args[0]}", style="red")
+        raise typer.Exit(2) from None
+    console.print(f"organization {org}: sandbox payer {'on for every client' if enabled else 'admin clients only'}")
 
 
 @npi_app.command("import")

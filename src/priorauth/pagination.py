@@ -17,6 +17,7 @@ def decode_cursor(cursor: str, prefix: str = "") -> str:
         value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         value = None
-    if value is None or not value.startswith(prefix):
+    # Keys we issue are printable ASCII; anything else (NUL above all: PostgreSQL refuses it) was not ours.
+    if value is None or not value.startswith(prefix) or not (value.isascii() and value.isprintable()):
         raise ApiError(400, "invalid_cursor", "The pagination cursor is malformed.")
     return value

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from priorauth.db import Base, UTCDateTime
@@ -14,6 +14,8 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Any client of the organization (not only an admin) may play the sandbox payer; never in production.
+    sandbox_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ApiClient(Base):

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from priorauth.auth.models import ApiClient, Organization
 from priorauth.db import Database
 from priorauth.ids import new_id
+from priorauth.timeutil import iso
 
 ROLES = ("provider", "reviewer", "admin")
 _ORG_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -58,6 +59,26 @@ async def create_client(db: Database, org: str, name: str, role: str = "provider
             await session.flush()
         session.add(client)
     return CreatedClient(client.id, org, role, secret)
+
+
+def organization_json(org: Organization) -> dict:
+    return {"id": org.id, "object": "organization", "name": org.name, "sandboxEnabled": org.sandbox_enabled,
+            "createdAt": iso(org.created_at)}
+
+
+async def get_organization(db: Database, org: str) -> Organization | None:
+    async with db.read() as session:
+        return await session.get(Organization, org)
+
+
+async def set_sandbox(db: Database, org: str, enabled: bool) -> Organization:
+    """Let every client of the organization play the sandbox payer (or only its admins again)."""
+    async with db.write() as session:
+        row = await session.get(Organization, org, with_for_update=True)
+        if row is None:
+            raise LookupError(f"no organization {org!r}")
+        row.sandbox_enabled = enabled
+        return row
 
 
 async def count_clients(db: Database) -> int:

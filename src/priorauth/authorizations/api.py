@@ -10,10 +10,13 @@ from priorauth.authorizations import service
 from priorauth.authorizations.schemas import AppealRequest, AttachmentCreate, CancelRequest, CaseFields, ResolveAction
 from priorauth.authorizations.states import DECISION_STATES, WORKFLOW_STATES
 from priorauth.errors import ApiError
+from priorauth.idempotency import IdempotencyKeyHeader
 
 router = APIRouter(prefix="/v1/prior-auth", tags=["authorizations"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=100)]
+# An ETag here is the version, an int4: `W/"2147483647"` is 14 characters. Anything far longer cannot match,
+# and parsing thousands of digits is refused by Python itself (a 500), so it is a 422 like any oversized header.
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=32)]
 
 
 def _db(request: Request):
@@ -36,7 +39,7 @@ def _if_match(value: str | None) -> int | None:
 
 @router.post("/authorizations", status_code=201, summary="Create a prior-authorization case")
 async def create_authorization(body: CaseFields, request: Request, response: Response, who: Who,
-                               idempotency_key: IdempotencyKey = None) -> dict:
+                               idempotency_key: IdempotencyKeyHeader = None) -> dict:
     result, replayed = await service.create(_db(request), who, body, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -68,7 +71,7 @@ async def get_authorization(authorization_id: str, request: Request, response: R
 @router.patch("/authorizations/{authorization_id}", summary="Merge-patch case fields (RFC 7386)")
 async def patch_authorization(authorization_id: str, request: Request, response: Response, who: Who,
                               body: Annotated[dict[str, Any], Body()],
-                              if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> dict:
+                              if_match: IfMatch = None) -> dict:
     result = await service.patch(_db(request), who, authorization_id, body, _if_match(if_match))
     return _with_etag(response, result)
 
@@ -80,7 +83,7 @@ async def preview_authorization(authorization_id: str, request: Request, who: Wh
 
 @router.post("/authorizations/{authorization_id}/submit", summary="Submit to the payer (three stages)")
 async def submit_authorization(authorization_id: str, request: Request, response: Response, who: Who,
-                               idempotency_key: IdempotencyKey = None) -> dict:
+                               idempotency_key: IdempotencyKeyHeader = None) -> dict:
     result, replayed = await service.submit(_db(request), who, authorization_id, idempotency_key,
                                             request.app.state.settings.image_limits)
     if replayed:
@@ -106,7 +109,7 @@ async def delete_authorization(authorization_id: str, request: Request, who: Who
 
 @router.post("/authorizations/{authorization_id}/appeal", summary="Appeal a denial or a partial denial")
 async def appeal_authorization(authorization_id: str, body: AppealRequest, request: Request, response: Response,
-                               who: Who, idempotency_key: IdempotencyKey = None) -> dict:
+                               who: Who, idempotency_key: IdempotencyKeyHeader = None) -> dict:
     result, replayed = await service.appeal(_db(request), who, authorization_id, body, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"

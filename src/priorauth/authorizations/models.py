@@ -83,7 +83,7 @@ class Attachment(Base):
     organization_id: Mapped[str] = mapped_column(String(64))
     authorization_id: Mapped[str] = mapped_column(ForeignKey("authorizations.id"), index=True)
     file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))
-    category: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(100), nullable=True)
     description: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

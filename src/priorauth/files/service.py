@@ -18,11 +18,12 @@ from priorauth.ids import new_id
 from priorauth.timeutil import iso
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+MAX_FILENAME = 200  # a stored filename is cut to this
 
 
 def clean_filename(name: str | None) -> str:
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    return _UNSAFE.sub("_", base).strip(" .")[:200] or "upload"
+    return _UNSAFE.sub("_", base).strip(" .")[:MAX_FILENAME] or "upload"
 
 
 def file_json(f: StoredFile) -> dict:

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from priorauth.idempotency import IdempotencyKey
 from priorauth.plain import check_plain
 
 SOURCES = ("external", "langgraph", "crewai", "autogen", "custom", "priorauth")
@@ -39,13 +40,13 @@ class GateRequest(_Body):
     step_input: dict[str, Any] | None = None
     model: str | None = Field(None, max_length=200)
     provider: str | None = Field(None, max_length=200)
-    idempotency_key: str | None = Field(None, min_length=1, max_length=255)
+    idempotency_key: IdempotencyKey | None = None
     retry_policy: Literal["idempotent", "reevaluate"] = "idempotent"
 
 
 class CompleteRequest(_Body):
     output: dict[str, Any] | None = None
-    idempotency_key: str | None = Field(None, min_length=1, max_length=255)
+    idempotency_key: IdempotencyKey | None = None
     tokens_in: int | None = Field(None, ge=0, le=10**12)
     tokens_out: int | None = Field(None, ge=0, le=10**12)
     cost_usd: float | None = Field(None, ge=0, le=10**9)
