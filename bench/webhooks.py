@@ -394,6 +394,7 @@ class Bench:
                                                           workers=a.server_workers, keep_data=a.keep_data))
         env = self.server.env
         env["PRIORAUTH_WORKER_ENABLED"] = "true" if a.workers == 0 else "false"
+        env["PRIORAUTH_WEBHOOK_ALLOW_PRIVATE"] = "true"  # the receiver is on 127.0.0.1 (SSRF guard loosened)
         env.update(a.env_pairs)
         log(f"data dir {self.server.data_dir}")
         port = lifecycle.free_port()

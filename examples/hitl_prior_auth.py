@@ -6,10 +6,13 @@ the medical director; the agent polls, the director approves, the agent re-evalu
 completes with the pinned idempotency key; a completion with another patient's key is refused.
 Finally the retry-aware escalation policy is added.
 
-    AGENT_SECRET=pa_sk_... REVIEWER_SECRET=pa_sk_... python examples/hitl_prior_auth.py
-    BASE_URL=http://127.0.0.1:8765 AGENT_SECRET=... REVIEWER_SECRET=... python examples/hitl_prior_auth.py
+    ADMIN_SECRET=pa_sk_... AGENT_SECRET=pa_sk_... REVIEWER_SECRET=pa_sk_... python examples/hitl_prior_auth.py
+    BASE_URL=http://127.0.0.1:8765 ADMIN_SECRET=... AGENT_SECRET=... REVIEWER_SECRET=... \
+        python examples/hitl_prior_auth.py
 
-AGENT_SECRET: any client of the organization (`priorauth clients create --org ORG --name agent`);
+ADMIN_SECRET: an admin of the organization, who administers the policies (the secret `priorauth serve`
+prints on its first start, or `priorauth clients create --org ORG --name compliance --role admin`);
+AGENT_SECRET: any client of the organization (`... --name agent`): it cannot change the policies that gate it;
 REVIEWER_SECRET: a reviewer of the same organization (`... --name md --role reviewer`).
 """
 from __future__ import annotations
@@ -54,13 +57,14 @@ def check(condition: bool, what: str) -> None:
 
 
 async def main() -> None:
-    agent_secret, reviewer_secret = os.environ.get("AGENT_SECRET"), os.environ.get("REVIEWER_SECRET")
-    if not agent_secret or not reviewer_secret:
-        sys.exit("set AGENT_SECRET and REVIEWER_SECRET (see the docstring)")
-    async with AsyncWorkflowsClient(BASE_URL, secret=agent_secret) as agent, \
-            AsyncWorkflowsClient(BASE_URL, secret=reviewer_secret) as reviewer:
-        # Step 0: the policy
-        policy = await agent.create_policy(**BIOLOGIC)
+    secrets = {name: os.environ.get(f"{name}_SECRET") for name in ("ADMIN", "AGENT", "REVIEWER")}
+    if not all(secrets.values()):
+        sys.exit("set ADMIN_SECRET, AGENT_SECRET and REVIEWER_SECRET (see the docstring)")
+    async with AsyncWorkflowsClient(BASE_URL, secret=secrets["ADMIN"]) as admin, \
+            AsyncWorkflowsClient(BASE_URL, secret=secrets["AGENT"]) as agent, \
+            AsyncWorkflowsClient(BASE_URL, secret=secrets["REVIEWER"]) as reviewer:
+        # Step 0: the policy, by the admin
+        policy = await admin.create_policy(**BIOLOGIC)
         check(policy.policy_id.startswith("pol_"), f"step 0: policy {policy.policy_id} created")
         # Step 1: workflow and first gate
         workflow = await agent.create_workflow("prior-auth-request", source="external", trace_id="case-P-88120-J0135")
@@ -106,12 +110,12 @@ async def main() -> None:
         check("idempotency_key_mismatch" in events and "approve" in events, f"audit log: {', '.join(events)}")
         # The retry-aware escalation policy
         try:
-            escalation = await agent.create_policy(**ESCALATION)
+            escalation = await admin.create_policy(**ESCALATION)
             check(escalation.enabled, f"escalation policy {escalation.policy_id} created")
         except InvalidPolicyError as e:
             check(False, f"escalation policy refused at {e.field}")
         for p in (policy, escalation):
-            await agent.delete_policy(p.policy_id)
+            await admin.delete_policy(p.policy_id)
     print("walkthrough complete")
 
 

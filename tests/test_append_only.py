@@ -1,5 +1,5 @@
 """History stays: the database itself refuses UPDATE and DELETE on the append-only tables (authorization
-events, workflow audit, organization events, review decisions), whatever SQL reaches it."""
+events, workflow audit, policy trail, organization events, review decisions), whatever SQL reaches it."""
 from __future__ import annotations
 
 import uuid
@@ -11,10 +11,12 @@ from priorauth.auth.service import create_client
 from tests.cases import tka_case
 from tests.review.test_review_api import REQUEST
 from tests.support.apps import http_client
+from tests.workflows.test_walkthrough import BIOLOGIC_POLICY
 
 APPEND_ONLY = {  # table: the column that ties a row to its organization
     "authorization_events": "organization_id",
     "workflow_audit": "organization_id",
+    "workflow_policy_audit": "organization_id",
     "organization_events": "organization_id",
     "review_decisions": "organization_id",
 }
@@ -31,6 +33,7 @@ async def _history(app) -> str:
         gate = await a.post(f"/api/v1/workflows/{wf['workflow_id']}/steps/s1/gate",
                             json={"step_name": "Submit", "step_type": "tool_call"})
         assert gate.status_code == 200, gate.text
+        assert (await a.post("/api/v1/policies", json=BIOLOGIC_POLICY)).status_code == 201
         review = (await r.post("/api/review", json=REQUEST)).json()
         decided = await r.post("/api/decision", json={"request_id": review["request_id"], "action": "accept",
                                                       "reviewer_name": "Dr. Jane Doe"})

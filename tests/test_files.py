@@ -1,4 +1,5 @@
-"""POST /v1/files: type from magic bytes, limits, metadata and content round trip, filename hygiene."""
+"""POST /v1/files: type from magic bytes, limits (bytes, and frames and pixels of images), no markup,
+metadata and content round trip, download headers, filename hygiene."""
 from __future__ import annotations
 
 import hashlib
@@ -6,9 +7,13 @@ import os
 import re
 
 import pytest
+from sqlalchemy import func, select
 
+from priorauth.files.models import StoredFile
+from priorauth.ids import new_id
 from tests.cases import tiny_pdf
 from tests.support.apps import http_client, new_client, running_app
+from tests.support.images import image, png_header, tiff
 from tests.test_errors import assert_envelope
 
 F = "/v1/files"
@@ -95,6 +100,120 @@ async def test_request_far_over_the_limit_is_413_before_parsing(small):
     """Over max_file_bytes + 1 MiB of multipart overhead, the middleware refuses from Content-Length."""
     response = await upload(small, b"a" * (SMALL_LIMIT + 1024 * 1024 + 10), "huge.txt")
     assert_envelope(response, 413, "payload_too_large")
+
+
+async def stored_files(app, organization_id: str) -> int:
+    async with app.state.db.read() as session:
+        return await session.scalar(select(func.count()).select_from(StoredFile)
+                                    .where(StoredFile.organization_id == organization_id))
+
+
+# ---------------------------------------------------------------- image budgets (decompression bombs)
+
+@pytest.mark.parametrize("data, limit, maximum, actual", [
+    # The issue's bomb: twenty 9000x9000 pages in 12 KB, 1.6 GB once decoded.
+    (tiff([(9000, 9000)] * 20), "frame_pixels", 50_000_000, 81_000_000),
+    # Only the first page is small: Pillow's own check (Image.MAX_IMAGE_PIXELS) sees nothing else.
+    (tiff([(100, 100)] + [(9000, 9000)] * 19), "frame_pixels", 50_000_000, 81_000_000),
+    # Every page under the frame limit, together over the total.
+    (tiff([(7000, 7000)] * 13), "total_pixels", 600_000_000, 637_000_000),
+    (tiff([(10, 10)] * 501), "frames", 500, 501),
+    # A 16x16 page that claims 40000x40000 tiles: 1.6 GB allocated by the decoder for a 150-byte file.
+    (tiff([(16, 16)], bits=8, tile=(40000, 40000)), "frame_pixels", 50_000_000, 1_600_000_000),
+    # One huge frame, below Pillow's own warning (89 MP), and one far above its error (179 MP).
+    (png_header(9000, 9000), "frame_pixels", 50_000_000, 81_000_000),
+    (png_header(60000, 60000), "frame_pixels", 50_000_000, None),
+    (image("JPEG", (8000, 8000)), "frame_pixels", 50_000_000, 64_000_000),
+], ids=["tiff-20x81MP", "tiff-small-first-page", "tiff-total", "tiff-501-pages", "tiff-huge-tiles", "png-81MP",
+        "png-3.6GP", "jpeg-64MP"])
+async def test_image_over_its_pixel_or_frame_budget_is_422_and_nothing_is_stored(
+        app, client, credentials, data, limit, maximum, actual):
+    assert len(data) < 2_000_000  # small on the wire: only the headers tell
+    error = assert_envelope(await upload(client, data, "scan.tif", "image/tiff"), 422, "image_too_large")
+    setting = {"frames": "PRIORAUTH_MAX_IMAGE_FRAMES", "frame_pixels": "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS",
+               "total_pixels": "PRIORAUTH_MAX_IMAGE_TOTAL_PIXELS"}[limit]
+    assert error["details"] == {"limit": limit, "setting": setting, "maximum": maximum, "actual": actual}
+    assert setting in error["message"] and f"{maximum:,}" in error["message"]
+    assert await stored_files(app, credentials.organization_id) == 0
+
+
+@pytest.mark.parametrize("data, content_type", [
+    (tiff([(1728, 2200)] * 50), "image/tiff"),  # a 50-page fax (204x196 dpi)
+    (tiff([(2550, 3300)] * 50, bits=8), "image/tiff"),  # 50 letter pages scanned at 300 dpi, grey
+    (tiff([(5100, 8400)]), "image/tiff"),  # a legal page at 600 dpi
+    (image("PNG", (2550, 3300)), "image/png"),
+    (image("JPEG", (8000, 6000)), "image/jpeg"),  # a 48 MP phone photo
+], ids=["fax-50-pages", "scan-50-pages-300dpi", "legal-600dpi", "png-letter", "jpeg-48MP"])
+async def test_real_scans_are_within_the_default_budget(client, data, content_type):
+    response = await upload(client, data, "scan.bin")
+    assert response.status_code == 201, response.text
+    assert response.json()["contentType"] == content_type
+
+
+async def test_image_budgets_are_settings(own_app):
+    application = await own_app(max_image_frames=3, max_image_frame_pixels=10_000, max_image_total_pixels=25_000)
+    created = await new_client(application, "provider")
+    async with http_client(application, created.secret) as c:
+        assert (await upload(c, tiff([(100, 100)] * 2))).status_code == 201
+        for data, limit in ((tiff([(10, 10)] * 4), "frames"), (tiff([(101, 100)]), "frame_pixels"),
+                            (tiff([(100, 100)] * 3), "total_pixels")):
+            error = assert_envelope(await upload(c, data), 422, "image_too_large")
+            assert error["details"]["limit"] == limit
+
+
+# ---------------------------------------------------------------- markup is never stored
+
+@pytest.mark.parametrize("data", [
+    b"<!DOCTYPE html><html><body>hi</body></html>",
+    b"\xef\xbb\xbf \r\n\t<HTML>",
+    b"<script>alert(document.cookie)</script>",
+    b"  <svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+    b'<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/xhtml">alert(1)</x:script>',
+    b"<iframe src=https://example.org>",
+    b"<!-- a comment first --><p>",
+    b"<a href=javascript:alert(1)>chart</a>",
+    b"<ImG src=x onerror=alert(1)>",
+    b"<body\nonload=alert(1)>",
+], ids=["doctype", "bom-whitespace-upper", "script", "svg", "xml", "iframe", "comment", "anchor", "img", "body"])
+async def test_html_svg_and_xml_are_refused_and_nothing_is_stored(app, client, credentials, data):
+    error = assert_envelope(await upload(client, data, "note.txt", "text/plain"), 415, "unsupported_file_type")
+    assert "HTML, SVG and XML" in error["message"]
+    assert await stored_files(app, credentials.organization_id) == 0
+
+
+@pytest.mark.parametrize("data", [b"<5 mm lesion, stable", b"a <script> tag quoted later is text", b"<<>>",
+                                  b"<abdominal pain>", b"<br2>"])
+async def test_text_that_only_contains_angle_brackets_is_still_text(client, data):
+    response = await upload(client, data, "note.txt", "text/plain")
+    assert response.status_code == 201, response.text
+    assert response.json()["contentType"] == "text/plain"
+
+
+async def test_pdf_polyglot_is_served_as_a_pdf_attachment_never_sniffed(client):
+    polyglot = b"%PDF-1.4\n<html><body><script>alert(document.cookie)</script></body></html>\n%%EOF\n"
+    uploaded = await upload(client, polyglot, "report.html", "text/html")
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["contentType"] == "application/pdf"
+    content = await client.get(f"{F}/{uploaded.json()['id']}/content")
+    assert content.content == polyglot
+    assert content.headers["content-type"] == "application/pdf"
+    assert content.headers["x-content-type-options"] == "nosniff"
+    assert content.headers["content-disposition"] == 'attachment; filename="report.html"'
+    assert content.headers["cache-control"] == "no-store"
+
+
+async def test_markup_stored_as_text_before_uploads_refused_it_is_served_as_opaque_bytes(app, client, credentials):
+    """A row written by an older version (markup sniffed as text/plain) is never served as text."""
+    html = b"<html><script>alert(1)</script></html>"
+    file_id = new_id("file")
+    async with app.state.db.write() as session:
+        session.add(StoredFile(id=file_id, organization_id=credentials.organization_id, filename="note.txt",
+                               content_type="text/plain", size=len(html), sha256=hashlib.sha256(html).hexdigest(),
+                               content=html))
+    content = await client.get(f"{F}/{file_id}/content")
+    assert content.status_code == 200 and content.content == html
+    assert content.headers["content-type"] == "application/octet-stream"
+    assert content.headers["content-disposition"] == 'attachment; filename="note.txt"'
 
 
 # ---------------------------------------------------------------- round trip

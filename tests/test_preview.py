@@ -1,11 +1,16 @@
 """Preview renders the filled form and a draft packet without touching the lifecycle."""
 from __future__ import annotations
 
+import hashlib
 import io
 
 from pypdf import PdfReader
 
+from priorauth.files.models import StoredFile
+from priorauth.ids import new_id
 from tests.cases import TKA_ANSWERS, complete_tka_case, tiny_pdf, tka_case
+from tests.support.images import tiff
+from tests.test_errors import assert_envelope
 
 A = "/v1/prior-auth/authorizations"
 
@@ -53,3 +58,37 @@ async def test_preview_of_a_complete_case_is_submittable_and_replaces_the_previo
     text = PdfReader(io.BytesIO((await client.get(second["documents"]["filledForm"]["url"])).content))
     assert "Lovelace" in "".join(p.extract_text() for p in text.pages)
     assert TKA_ANSWERS["laterality"] in "".join(p.extract_text() for p in text.pages).lower()
+
+
+async def test_a_50_page_fax_tiff_is_accepted_and_renders_one_page_per_frame(client):
+    fax = tiff([(1728, 2200)] * 50)  # 204x196 dpi letter pages
+    uploaded = await client.post("/v1/files", files={"file": ("fax.tif", fax, "image/tiff")})
+    assert uploaded.status_code == 201, uploaded.text
+    auth = (await client.post(A, json=tka_case())).json()
+    attached = await client.post(f"{A}/{auth['id']}/attachments", json={"fileId": uploaded.json()["id"]})
+    assert attached.status_code == 201, attached.text
+    preview = await client.post(f"{A}/{auth['id']}/preview")
+    assert preview.status_code == 200, preview.text
+    documents = preview.json()["documents"]
+    assert documents["draftPacket"]["pageCount"] == documents["filledForm"]["pageCount"] + 50
+    packet = PdfReader(io.BytesIO((await client.get(documents["draftPacket"]["url"])).content))
+    assert len(packet.pages) == documents["draftPacket"]["pageCount"]
+
+
+async def test_a_bomb_stored_before_uploads_were_checked_is_refused_before_decoding(app, client, credentials):
+    """The issue's TIFF (twenty 9000x9000 pages, 1.6 GB decoded), written straight into the table as an
+    older version accepted it: preview and submit refuse it from its headers, naming the limit."""
+    bomb = tiff([(9000, 9000)] * 20)
+    file_id = new_id("file")
+    async with app.state.db.write() as session:
+        session.add(StoredFile(id=file_id, organization_id=credentials.organization_id, filename="fax.tif",
+                               content_type="image/tiff", size=len(bomb), sha256=hashlib.sha256(bomb).hexdigest(),
+                               content=bomb))
+    auth = (await client.post(A, json=complete_tka_case())).json()
+    assert (await client.post(f"{A}/{auth['id']}/attachments", json={"fileId": file_id})).status_code == 201
+    preview = await client.post(f"{A}/{auth['id']}/preview")
+    error = assert_envelope(preview, 422, "document_unreadable")
+    assert "is too large to render" in error["message"] and "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS" in error["message"]
+    submit = await client.post(f"{A}/{auth['id']}/submit", headers={"Idempotency-Key": new_id("key")})
+    assert "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS" in assert_envelope(submit, 422, "document_unreadable")["message"]
+    assert (await client.get(f"{A}/{auth['id']}")).json()["workflowState"] == "ready_to_submit"

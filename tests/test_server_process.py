@@ -115,7 +115,7 @@ def test_the_curl_example_walks_a_case_to_approval(server, tmp_path):
 
 
 def test_hitl_walkthrough_example_runs_against_the_server(server):
-    """examples/hitl_prior_auth.py, unchanged, against the running server (agent and reviewer clients)."""
+    """examples/hitl_prior_auth.py, unchanged, against the running server (admin, agent and reviewer clients)."""
     env = environment(server.data_dir)
     secrets = {}
     for role in ("provider", "reviewer"):
@@ -125,6 +125,7 @@ def test_hitl_walkthrough_example_runs_against_the_server(server):
         secrets[role] = re.search(r"secret:\s+(\S+)", done.stdout).group(1)
     example = Path(__file__).resolve().parent.parent / "examples" / "hitl_prior_auth.py"
     run = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=120, env={
-        **env, "BASE_URL": server.base, "AGENT_SECRET": secrets["provider"], "REVIEWER_SECRET": secrets["reviewer"]})
+        **env, "BASE_URL": server.base, "ADMIN_SECRET": server.secret, "AGENT_SECRET": secrets["provider"],
+        "REVIEWER_SECRET": secrets["reviewer"]})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "FAILED" not in run.stdout and run.stdout.strip().endswith("walkthrough complete")

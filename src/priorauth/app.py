@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Literal
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -28,12 +29,20 @@ from priorauth.review.api import router as review_router
 from priorauth.sandbox.api import router as sandbox_router
 from priorauth.webhooks.api import router as webhooks_router
 from priorauth.webhooks.delivery import Deliverer
+from priorauth.webhooks.urls import resolve_and_check
 from priorauth.workflows.api import router as workflows_router
 from priorauth.workflows.service import expire_approvals
 
 
-def build_worker(db: Database, settings: Settings) -> Worker:
-    """The outbox worker with every handler and sweep this service has."""
+def warn_loosened_guards(settings: Settings) -> None:
+    """Say loudly, at start, which safety guards the configuration turns off (names and effects, no values)."""
+    log = structlog.get_logger("priorauth")  # a fresh logger: it writes to the current stdout
+    for setting, effect in settings.loosened_guards():
+        log.warning("safety_guard_loosened", setting=setting, effect=effect)
+
+
+def build_worker(db: Database, settings: Settings, resolve=resolve_and_check) -> Worker:
+    """The outbox worker with every handler and sweep this service has (`resolve`: DNS for webhook URLs)."""
     worker = Worker(db, poll_seconds=settings.worker_poll_seconds)
     stale = timedelta(seconds=settings.submission_stale_seconds)
 
@@ -42,7 +51,7 @@ def build_worker(db: Database, settings: Settings) -> Worker:
 
     worker.periodic.append(recover_submissions)
     worker.periodic.append(expire_approvals)
-    worker.companions.append(Deliverer(db, settings))  # webhook delivery runs as long as the worker
+    worker.companions.append(Deliverer(db, settings, resolve=resolve))  # webhook delivery runs as long as the worker
     return worker
 
 
@@ -67,12 +76,14 @@ def _warm_up() -> None:
     extractor()
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, *, migrate: bool = True, resolve=resolve_and_check) -> FastAPI:
+    """The service. `resolve` checks webhook hosts after DNS (resolve_and_check; tests pass a DNS stand-in)."""
     settings = settings or get_settings()
     logging_setup.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warn_loosened_guards(settings)
         threading.Thread(target=_warm_up, daemon=True).start()
         if migrate:
             await upgrade_async(settings.effective_database_url)
@@ -80,7 +91,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.db = db
         app.state.authenticator = Authenticator(db)
         await recover_stale_submissions(db, timedelta(seconds=settings.submission_stale_seconds))
-        worker = build_worker(db, settings)
+        worker = build_worker(db, settings, resolve)
         task = asyncio.create_task(worker.run()) if settings.worker_enabled else None
         try:
             yield
@@ -94,6 +105,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app = FastAPI(title="priorauth", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
                   redoc_url=None, description="Open-source prior-authorization engine. See docs/api.md.")
     app.state.settings = settings
+    app.state.resolve = resolve
     errors.install(app)
     app.add_middleware(RequestContextMiddleware, max_json_bytes=settings.max_json_bytes,
                        max_upload_bytes=settings.max_file_bytes + 1024 * 1024, upload_prefixes=("/v1/files",))

@@ -142,12 +142,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run the outbox worker loop as its own process."""
-    from priorauth.app import build_worker
+    from priorauth.app import build_worker, warn_loosened_guards
     from priorauth.logging_setup import configure
 
     _use_data_dir(data_dir)
     settings = get_settings()
     configure(settings)
+    warn_loosened_guards(settings)
 
     async def run(db) -> None:
         loop_worker = build_worker(db, settings)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,16 +21,37 @@ def parse_schedule(text: str) -> tuple[float, ...]:
     return waits
 
 
+class ImageLimits(NamedTuple):
+    """What one image attachment (PNG, JPEG or TIFF) may hold. Checked from the headers at upload, and
+    again frame by frame, before each frame is decoded, when the image is rendered into a packet."""
+
+    frames: int  # pages of a TIFF (a PNG or JPEG is one frame)
+    frame_pixels: int  # width x height of any one frame
+    total_pixels: int  # width x height summed over all frames
+
+
+# Defaults that take real scans: a 300 dpi letter page is 8.4 MP, a 600 dpi legal page 43 MP, a 48 MP
+# phone photo 48 MP, a fax page (204x196 dpi) 3.8 MP; a 50-page fax or a 70-page 300 dpi scan fits in the
+# total. Rendering decodes one frame at a time, so the frame limit bounds a render's memory (a 49 MP frame
+# peaks at ~150 MB grey, ~560 MB colour with alpha, measured); the total and the frame count bound its
+# time and the packet's pages.
+IMAGE_LIMITS = ImageLimits(frames=500, frame_pixels=50_000_000, total_pixels=600_000_000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRIORAUTH_", extra="ignore", populate_by_name=True)
 
-    # production: webhook URLs must be https and public (SSRF guard); development allows local receivers.
+    # production: webhook URLs must be https (the SSRF guard is on in every env; see webhook_allow_private).
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path.home() / ".priorauth"
     # Empty means embedded SQLite under data_dir.
     database_url: str = Field("", validation_alias=AliasChoices("DATABASE_URL", "PRIORAUTH_DATABASE_URL"))
     max_file_bytes: int = 25 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
+    # Image attachments: see IMAGE_LIMITS above (Pillow itself refuses an image or first TIFF page over 178,956,970 pixels).
+    max_image_frames: int = Field(IMAGE_LIMITS.frames, ge=1)
+    max_image_frame_pixels: int = Field(IMAGE_LIMITS.frame_pixels, ge=1)
+    max_image_total_pixels: int = Field(IMAGE_LIMITS.total_pixels, ge=1)
     # A submission still `submitting` this long after it started is taken as crashed.
     submission_stale_seconds: float = 60.0
     worker_enabled: bool = True  # run the outbox worker inside `serve`
@@ -51,6 +72,9 @@ class Settings(BaseSettings):
     webhook_disable_after_seconds: float = Field(3 * 24 * 3600, gt=0)  # failing this long: endpoint disabled
     # A claimed delivery whose process died is sent again after this; must outlast a request.
     webhook_lease_seconds: float = Field(60.0, gt=0)
+    # SSRF guard off: webhook URLs may name loopback, private and link-local addresses and local names
+    # (a receiver on this machine or the intranet). The server warns at start.
+    webhook_allow_private: bool = False
     log_json: bool = False
     log_level: str = "INFO"
 
@@ -65,6 +89,18 @@ class Settings(BaseSettings):
         if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
             raise ValueError("webhook_lease_seconds must be longer than webhook_timeout_seconds")
         return self
+
+    def loosened_guards(self) -> list[tuple[str, str]]:
+        """(variable, effect) of each safety guard this configuration turns off; the server warns of each."""
+        loosened = []
+        if self.webhook_allow_private:
+            loosened.append(("PRIORAUTH_WEBHOOK_ALLOW_PRIVATE", "the webhook SSRF guard is off: endpoints may "
+                             "target loopback, private, link-local and cloud-metadata addresses"))
+        return loosened
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(self.max_image_frames, self.max_image_frame_pixels, self.max_image_total_pixels)
 
     @property
     def retry_schedule(self) -> tuple[float, ...]:

@@ -1,4 +1,5 @@
-"""Outermost ASGI middleware: request ids, body-size limits, access log, last-resort 500 envelope.
+"""Outermost ASGI middleware: request ids, body-size limits, response headers that keep PHI out of
+caches and browsers' content sniffing, access log, last-resort 500 envelope.
 
 Written as plain ASGI (not BaseHTTPMiddleware) because it sits on every request's hot path.
 """
@@ -37,6 +38,16 @@ def code_location(exc: BaseException) -> list[str]:
     return [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}" for f in traceback.extract_tb(exc.__traceback__)][-8:]
 
 
+def _protective(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Almost every response carries PHI (cases, files, PDFs, reviews, events) or a secret, so none may
+    be stored by a browser or proxy, and none may be run as another type than the one it declares
+    (a stored file is served as the type sniffed from its bytes). A route that sets its own
+    Cache-Control keeps it: only the static assets of the API pages do."""
+    names = {name.lower() for name, _ in headers}
+    added = [] if b"cache-control" in names else [(b"cache-control", b"no-store")]
+    return added + ([] if b"x-content-type-options" in names else [(b"x-content-type-options", b"nosniff")])
+
+
 class RequestContextMiddleware:
     def __init__(self, app: Any, *, max_json_bytes: int, max_upload_bytes: int, upload_prefixes: tuple[str, ...]):
         self.app = app
@@ -59,8 +70,8 @@ class RequestContextMiddleware:
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+                headers = list(message.get("headers", []))
+                message["headers"] = headers + [(b"x-request-id", request_id.encode())] + _protective(headers)
             await send(message)
 
         async def reply(status: int, code: str, message: str, retryable: bool = False) -> None:

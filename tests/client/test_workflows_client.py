@@ -96,8 +96,11 @@ POLICY_BODY = {
                  "config": {"reason": "biologic medication over $2,000 requires medical director approval",
                             "severity": "high"}}],
 }
-POLICY = {"policy_id": "pol_1", **POLICY_BODY, "created_at": "2026-04-21T15:00:00Z",
+POLICY = {"policy_id": "pol_1", **POLICY_BODY, "version": 1, "created_at": "2026-04-21T15:00:00Z",
           "updated_at": "2026-04-21T15:00:00Z"}
+POLICY_AUDIT = {"policy_id": "pol_1", "entries": [
+    {"id": "aud_2", "event": "created", "version": 1, "policy_set_version": 1, "client_id": "cli_admin",
+     "policy": POLICY_BODY, "created_at": "2026-04-21T15:00:00Z"}]}
 STEP_INPUT = {"patient_id": "P-88120", "cpt_code": "J0135", "medication_class": "biologic", "estimated_cost_usd": 4200}
 
 
@@ -198,6 +201,7 @@ OPERATIONS = [
     ("update_policy", ["pol_1"], {**POLICY_BODY, "priority": 950}, "PUT", f"{V1}/policies/pol_1",
      {**POLICY_BODY, "priority": 950}, {}, 200, {**POLICY, "priority": 950}),
     ("delete_policy", ["pol_1"], {}, "DELETE", f"{V1}/policies/pol_1", None, {}, 204, None),
+    ("policy_audit", ["pol_1"], {}, "GET", f"{V1}/policies/pol_1/audit", None, {}, 200, POLICY_AUDIT),
 ]
 
 RESULT_TYPES = {
@@ -206,7 +210,7 @@ RESULT_TYPES = {
     "resume_workflow": Workflow, "step_gate": StepGateResponse, "mark_step_completed": StepCompletion,
     "approve_step": ApprovalResult, "reject_step": ApprovalResult, "pending_approvals": list, "audit": list,
     "create_policy": Policy, "get_policy": Policy, "list_policies": list, "update_policy": Policy,
-    "delete_policy": type(None),
+    "delete_policy": type(None), "policy_audit": list,
 }
 
 
@@ -596,6 +600,7 @@ async def test_prior_auth_flow_against_the_real_app(app, credentials):
         gate = await wf.step_gate(workflow.workflow_id, "submit-pa", "Submit prior authorization",
                                   StepType.TOOL_CALL, step_input=STEP_INPUT, idempotency_key=KEY)
         assert gate.requires_approval and gate.approval_id and policy.policy_id in gate.policy_ids
+        assert policy.version == 1 and gate.policy_versions == {policy.policy_id: 1}
         assert gate.retry_context.gate_count == 1 and gate.retry_context.idempotency_key == KEY
 
         waiting = await wf.step_gate(workflow.workflow_id, "submit-pa", "Submit prior authorization",
@@ -608,6 +613,7 @@ async def test_prior_auth_flow_against_the_real_app(app, credentials):
 
         approved = await wf.approve_step(workflow.workflow_id, "submit-pa", "dr.lee@example.org")
         assert approved.approval_status == "approved" and approved.approved_by == "dr.lee@example.org"
+        assert approved.decided_by_client == credentials.client_id
 
         allowed = await wf.step_gate(workflow.workflow_id, "submit-pa", "Submit prior authorization",
                                      StepType.TOOL_CALL, idempotency_key=KEY, retry_policy=RetryPolicy.REEVALUATE)
@@ -633,6 +639,9 @@ async def test_prior_auth_flow_against_the_real_app(app, credentials):
         with pytest.raises(NotFoundError):
             await wf.get_workflow("wf_does_not_exist")
         await wf.delete_policy(policy.policy_id)
+        trail = await wf.policy_audit(policy.policy_id)
+        assert [(e.event, e.version, e.client_id) for e in trail] == [
+            ("created", 1, credentials.client_id), ("deleted", 1, credentials.client_id)]
 
     async with AsyncWorkflowsClient("http://testserver", secret="pa_sk_wrong", transport=transport) as stranger:
         with pytest.raises(AuthenticationError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,14 @@ from PIL import Image
 from pypdf import PdfReader
 
 import priorauth.documents.render as render_module
+from priorauth.config import IMAGE_LIMITS, ImageLimits
 from priorauth.documents import (
     DocumentError,
     build_packet,
     render_cover_sheet,
     render_filled_form,
 )
+from tests.support.images import png_header, tiff
 
 QUESTIONNAIRE: dict[str, Any] = {
     "resourceType": "Questionnaire",
@@ -242,6 +246,55 @@ def test_unreadable_part_raises_document_error_naming_it(content_type: str, data
     with pytest.raises(DocumentError) as info:
         build_packet([("text/plain", b"ok"), (content_type, data)])
     assert "part 2" in str(info.value)
+
+
+@pytest.mark.parametrize(("part", "limits", "setting"), [
+    # Only the second page is huge; the renderer refuses it from its header, before decoding a pixel.
+    (("image/tiff", tiff([(100, 100)] + [(9000, 9000)] * 19)), IMAGE_LIMITS, "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS"),
+    (("image/png", png_header(9000, 9000)), IMAGE_LIMITS, "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS"),
+    # A 16x16 page in 40000x40000 tiles: decoding it would allocate 1.6 GB for the tile.
+    (("image/tiff", tiff([(16, 16)], bits=8, tile=(40000, 40000))), IMAGE_LIMITS, "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS"),
+    (("image/tiff", tiff([(10, 10)] * 3)), ImageLimits(frames=2, frame_pixels=100, total_pixels=300),
+     "PRIORAUTH_MAX_IMAGE_FRAMES"),
+    (("image/tiff", tiff([(10, 10)] * 3)), ImageLimits(frames=3, frame_pixels=100, total_pixels=250),
+     "PRIORAUTH_MAX_IMAGE_TOTAL_PIXELS"),
+], ids=["tiff-big-second-page", "png", "tiff-huge-tiles", "frames", "total"])
+def test_an_image_over_its_budget_is_refused_before_it_is_decoded(
+    part: tuple[str, bytes], limits: ImageLimits, setting: str
+) -> None:
+    """Files stored before uploads were checked (or under larger limits) still cannot exhaust memory."""
+    with pytest.raises(DocumentError) as info:
+        build_packet([("text/plain", b"ok"), part], limits)
+    assert f"part 2 ({part[0]}) is too large to render" in str(info.value) and setting in str(info.value)
+
+
+def test_frames_within_the_budget_render_one_page_each() -> None:
+    limits = ImageLimits(frames=3, frame_pixels=100 * 100, total_pixels=3 * 100 * 100)
+    assert pages(build_packet([("image/tiff", tiff([(100, 100), (80, 40), (100, 100)]))], limits)) == 3
+
+
+_PEAK_GROWTH = """
+import resource
+from priorauth.documents import build_packet
+from tests.support.images import tiff
+data = tiff([(4000, 4000)] * 24, bits=8)  # 24 grey pages: 16 MB each decoded, 384 MB together
+build_packet([("image/tiff", tiff([(10, 10)], bits=8))])  # imports, fonts and first allocations
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+assert len(build_packet([("image/tiff", data)])) > 0
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+def test_rendering_a_long_tiff_holds_one_decoded_frame_at_a_time() -> None:
+    """Peak memory of rendering 24 big pages, in a process of its own: about one page's worth of
+    copies (~60 MB measured), where holding every decoded frame took 429 MB more."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _PEAK_GROWTH], cwd=root, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    growth_mb = int(done.stdout.split()[-1])
+    assert growth_mb < 200, f"peak RSS grew by {growth_mb} MB while rendering"
 
 
 def test_empty_packet_is_an_error() -> None:

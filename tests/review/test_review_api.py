@@ -199,6 +199,23 @@ async def test_accept_issues_a_number_letter_and_audit_and_only_once(reviewer):
     assert (await reviewer.get("/api/reviews")).json()[0]["decision_made"] is True
 
 
+async def test_the_decision_records_the_client_beside_the_named_reviewer(app):
+    """`reviewer_name` is free text: the credential that recorded the decision is kept and shown beside it."""
+    created, reviewer = await _client(app, "reviewer")
+    async with reviewer:
+        review = await _review(reviewer)
+        r = await reviewer.post("/api/decision", json={"request_id": review["request_id"], "action": "accept",
+                                                       "reviewer_name": "Dr. Jane Doe"})
+        assert r.status_code == 200, r.text
+        assert (r.json()["decided_by"], r.json()["decided_by_client"]) == ("Dr. Jane Doe", created.client_id)
+        stored = (await reviewer.get(f"/api/review/{review['request_id']}")).json()["decision"]
+        assert (stored["decided_by"], stored["decided_by_client"]) == ("Dr. Jane Doe", created.client_id)
+        for pdf in (_pdf_text(r.json()["updated_audit_justification_pdf"]),
+                    _pdf_text(base64.b64encode((await reviewer.get(
+                        f"/api/review/{review['request_id']}/audit.pdf")).content).decode())):
+            assert "Dr. Jane Doe" in pdf and created.client_id in pdf.replace("\n", "")
+
+
 async def test_decision_errors(reviewer):
     missing = await reviewer.post("/api/decision", json={"request_id": str(uuid.uuid4()), "action": "accept",
                                                          "reviewer_name": "Dr. Jane Doe"})

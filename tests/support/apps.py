@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from priorauth.app import create_app
 from priorauth.auth.service import CreatedClient, create_client
 from priorauth.config import Settings
+from priorauth.webhooks.urls import resolve_and_check
 
 PG_URL = os.environ.get("PRIORAUTH_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -78,16 +79,20 @@ async def own_database(backend: str, data_dir: Path) -> AsyncIterator[str]:
 
 def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
     """The settings every test app runs with, plus the test's own overrides."""
+    # webhook_allow_private: the suite's webhook receivers run on 127.0.0.1, which the SSRF guard refuses.
+    # Tests of the guard run apps of their own with webhook_allow_private=False (the real default).
     defaults = {"database_url": database_url, "data_dir": data_dir, "worker_poll_seconds": 0.05,
-                "log_level": "WARNING", "webhook_retry_schedule": FAST_RETRIES}
+                "log_level": "WARNING", "webhook_retry_schedule": FAST_RETRIES, "webhook_allow_private": True}
     return Settings(**(defaults | overrides))
 
 
 @asynccontextmanager
-async def running_app(backend: str, data_dir: Path, **overrides) -> AsyncIterator[FastAPI]:
-    """An app of its own, on a database of its own, started and (at the end) stopped."""
+async def running_app(backend: str, data_dir: Path, *, resolve=resolve_and_check,
+                      **overrides) -> AsyncIterator[FastAPI]:
+    """An app of its own, on a database of its own, started and (at the end) stopped. `resolve`: a DNS
+    stand-in for webhook hosts (e.g. `partial(resolve_and_check, getaddrinfo=fake_dns(...))`)."""
     async with own_database(backend, data_dir) as url:
-        application = create_app(make_settings(url, data_dir, **overrides))
+        application = create_app(make_settings(url, data_dir, **overrides), resolve=resolve)
         async with application.router.lifespan_context(application):
             yield application
 

@@ -74,6 +74,17 @@ def serving(app):
         sock.close()
 
 
+def fake_dns(names: dict[str, list[str]]):
+    """A getaddrinfo stand-in answering from `names` (host -> addresses; change it to re-point a name);
+    an unknown name fails as DNS does."""
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, port, 0, 0) if ":" in a else (a, port)) for a in names[host]]
+    return getaddrinfo
+
+
 async def eventually(check, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while True:

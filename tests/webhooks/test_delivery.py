@@ -7,6 +7,7 @@ import base64
 import json
 import random
 import socket
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -15,7 +16,7 @@ from priorauth.webhooks.delivery import retry_wait
 from priorauth.webhooks.models import WebhookDelivery
 from tests.cases import TKA_ANSWERS, tka_case
 from tests.support.apps import FAST_RETRIES
-from tests.support.webhooks import W, eventually, subscribe, verify_akute, verify_standard
+from tests.support.webhooks import W, eventually, fake_dns, subscribe, verify_akute, verify_standard
 
 A = "/v1/prior-auth/authorizations"
 ATTEMPTS = len(FAST_RETRIES.split(",")) + 1  # the first attempt and one per wait of the schedule
@@ -107,13 +108,16 @@ async def test_ping_redeliver_and_failure_after_the_schedule(client, receiver):
     log = await eventually(delivered)
     assert log[0]["responseCode"] == 200 and log[0]["attempts"] == 1
 
+    # A redelivery adds an attempt: the count of attempts is history, never reset.
     again = await client.post(f"{W}/{endpoint['id']}/deliveries/{delivery['id']}/redeliver")
-    assert again.status_code == 202 and again.json()["status"] == "pending"
+    assert again.status_code == 202 and again.json()["status"] == "pending" and again.json()["attempts"] == 1
     await eventually(lambda: len(receiver.accepted("/ping")) == 2)
     assert receiver.accepted("/ping")[1]["headers"]["webhook-id"] == delivery["id"]
-    await eventually(delivered)
+    log = await eventually(delivered)
+    assert log[0]["attempts"] == 2
 
-    # Always failing: one attempt and one per wait of the schedule, then failed, with a code, never a body.
+    # Always failing: the redelivery's round gets one attempt and one per wait of the whole schedule, then
+    # failed, with a code, never a body; `attempts` counts the earlier rounds too.
     receiver.always_fail.add("/ping")
     await client.post(f"{W}/{endpoint['id']}/deliveries/{delivery['id']}/redeliver")
 
@@ -121,7 +125,8 @@ async def test_ping_redeliver_and_failure_after_the_schedule(client, receiver):
         log = (await client.get(f"{W}/{endpoint['id']}/deliveries", params={"status": "failed"})).json()["data"]
         return log[0] if log else None
     dead = await eventually(failed)
-    assert (dead["attempts"], dead["responseCode"], dead["error"]) == (ATTEMPTS, 500, "http_500")
+    assert (dead["attempts"], dead["responseCode"], dead["error"]) == (2 + ATTEMPTS, 500, "http_500")
+    assert len([r for r in receiver.requests if r["path"] == "/ping"]) == 2 + ATTEMPTS
     assert (await client.get(f"{W}/{endpoint['id']}")).json()["failingSince"]
 
     missing = await client.post(f"{W}/{endpoint['id']}/deliveries/dlv_nope/redeliver")
@@ -139,7 +144,7 @@ async def test_rotated_secrets_both_sign(client, receiver):
     verify_standard(rotated["secret"], request)
 
 
-async def test_connection_refused_is_retried_with_a_code(client):
+async def test_connection_refused_is_retried_with_a_coarse_class(client):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -150,7 +155,8 @@ async def test_connection_refused_is_retried_with_a_code(client):
         log = (await client.get(f"{W}/{endpoint['id']}/deliveries", params={"status": "failed"})).json()["data"]
         return log[0] if log else None
     dead = await eventually(failed)
-    assert dead["attempts"] == ATTEMPTS and dead["error"] == "connect_error" and dead["responseCode"] is None
+    assert dead["attempts"] == ATTEMPTS and dead["error"] == "unreachable"
+    assert dead["responseCode"] is None and dead["latencyMs"] is None
 
 
 async def test_deliveries_are_written_in_the_transaction_of_their_events(app, client, receiver):
@@ -224,28 +230,31 @@ async def test_other_roles_and_tenants_cannot_test_or_redeliver(app, client, rec
                 assert (await other.post(path)).status_code == status, path
 
 
-async def test_production_connects_to_the_checked_address():
+async def test_the_guard_connects_to_the_checked_address():
     from priorauth.config import Settings
     from priorauth.webhooks import delivery
-    from priorauth.webhooks.urls import UnsafeWebhookUrl
+    from priorauth.webhooks.urls import resolve_and_check
 
-    public = delivery.Deliverer(None, Settings(env="production"),
-                                resolve=lambda host, port, production: ["93.184.216.34"])
+    names = {"hooks.example.com": ["93.184.216.34"]}
+    resolve = partial(resolve_and_check, getaddrinfo=fake_dns(names))
+    guarded = delivery.Deliverer(None, Settings(webhook_allow_private=False), resolve=resolve)  # the default
     headers: dict[str, str] = {}
-    url, extensions = await public._target("https://hooks.example.com:8443/in?x=1", headers)
+    url, extensions = await guarded._target("https://hooks.example.com:8443/in?x=1", headers)
     assert url == "https://93.184.216.34:8443/in?x=1"
     assert headers["host"] == "hooks.example.com:8443" and extensions == {"sni_hostname": "hooks.example.com"}
 
-    def private(host, port, production):
-        raise UnsafeWebhookUrl("host resolves to a private address")
-    rebound = delivery.Deliverer(None, Settings(env="production"), resolve=private)
+    names["hooks.example.com"] = ["10.0.0.7"]  # DNS rebinding after the URL was saved
     item = delivery.Claimed("dlv_1", 0, {"id": "evt_1"}, "https://hooks.example.com/", "standard",
                             ["whsec_" + base64.b64encode(b"k" * 32).decode()], "whk_1")
-    outcome = await rebound.send(item)
-    assert (outcome.ok, outcome.error, outcome.status_code) == (False, "unsafe_url", None)
+    outcome = await guarded.send(item)
+    assert (outcome.ok, outcome.error, outcome.status_code, outcome.latency_ms) == (False, "unsafe_url", None, None)
 
-    development = delivery.Deliverer(None, Settings())
-    assert await development._target("http://127.0.0.1:9/x", {}) == ("http://127.0.0.1:9/x", {})
+    loosened = delivery.Deliverer(None, Settings(webhook_allow_private=True), resolve=resolve)
+    assert await loosened._target("http://127.0.0.1:9/x", {}) == ("http://127.0.0.1:9/x", {})
+    # https-only (production) holds at delivery too, for a URL saved before the switch.
+    production = delivery.Deliverer(None, Settings(env="production", webhook_allow_private=True), resolve=resolve)
+    assert (await production.send(delivery.Claimed(**{**item.__dict__, "url": "http://127.0.0.1:9/x"}))).error \
+        == "unsafe_url"
 
 
 async def test_an_outcome_is_recorded_only_under_its_lease(app, client):
@@ -317,3 +326,110 @@ async def test_other_processes_are_woken_through_postgresql_notify(app):
         deliverer.stop()
         await listening
         await other.dispose()
+
+
+# ---- the SSRF guard at delivery, error classes, soft delete ------------------------------------------------
+
+async def _dead(client, endpoint_id: str) -> dict:
+    async def failed():
+        log = (await client.get(f"{W}/{endpoint_id}/deliveries", params={"status": "failed"})).json()["data"]
+        return log[0] if log else None
+    return await eventually(failed)
+
+
+async def test_the_guard_refuses_private_targets_at_delivery(own_app, receiver):
+    """With the guard on (the default), nothing reaches a private address: not a name re-pointed after it was
+    saved (DNS rebinding), not a URL stored before the guard was on."""
+    from priorauth.webhooks.models import WebhookEndpoint
+    from priorauth.webhooks.urls import resolve_and_check
+    from tests.support.apps import http_client, new_client
+
+    port = receiver.base.rsplit(":", 1)[1]
+    names = {"rebind.example": ["93.184.216.34"]}
+    application = await own_app(webhook_allow_private=False, webhook_retry_schedule="0.05",
+                                resolve=partial(resolve_and_check, getaddrinfo=fake_dns(names)))
+    async with http_client(application, (await new_client(application)).secret) as client:
+        rebound = await subscribe(client, f"http://rebind.example:{port}/rebound")
+        names["rebind.example"] = ["127.0.0.1"]
+        stored = await subscribe(client, f"http://hooks.example.com:{port}/stored", enabled=False)
+        async with application.state.db.write() as session:  # saved while the guard was off
+            (await session.get(WebhookEndpoint, stored["id"])).url = f"{receiver.base}/stored"
+        await client.patch(f"{W}/{stored['id']}", json={"enabled": True})
+        gone = await subscribe(client, f"http://gone.example:{port}/gone")  # does not resolve
+        for endpoint in (rebound, stored, gone):
+            await client.post(f"{W}/{endpoint['id']}/test")
+        for endpoint, error in ((rebound, "unsafe_url"), (stored, "unsafe_url"), (gone, "unreachable")):
+            dead = await _dead(client, endpoint["id"])
+            assert (dead["attempts"], dead["error"], dead["responseCode"], dead["latencyMs"]) == (2, error, None, None)
+    assert receiver.requests == []
+
+
+async def test_no_response_is_one_class_whatever_the_port_does(own_app):
+    """Closed, silent (accepts, never answers) and non-HTTP ports look the same in the delivery log: the log
+    must not work as a port scanner."""
+    from tests.support.apps import http_client, new_client
+
+    async def silent(reader, writer):
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    async def banner(reader, writer):
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+        await writer.drain()
+        writer.close()
+
+    servers = [await asyncio.start_server(handler, "127.0.0.1", 0) for handler in (silent, banner)]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+        ports = [closed] + [server.sockets[0].getsockname()[1] for server in servers]
+        application = await own_app(webhook_timeout_seconds=0.5, webhook_lease_seconds=5, webhook_retry_schedule="")
+        try:
+            async with http_client(application, (await new_client(application)).secret) as client:
+                endpoints = [await subscribe(client, f"http://127.0.0.1:{port}/hook") for port in ports]
+                for endpoint in endpoints:
+                    await client.post(f"{W}/{endpoint['id']}/test")
+                logged = [await _dead(client, endpoint["id"]) for endpoint in endpoints]
+        finally:
+            for server in servers:
+                server.close()
+    assert {(d["error"], d["responseCode"], d["latencyMs"], d["attempts"]) for d in logged} == \
+        {("unreachable", None, None, 1)}
+
+
+async def test_a_deleted_endpoint_keeps_its_log_and_gets_nothing_more(app, client, receiver):
+    from datetime import timedelta
+
+    from priorauth.webhooks import delivery
+
+    endpoint = await subscribe(client, f"{receiver.base}/deleted")
+    path = f"{W}/{endpoint['id']}"
+    sent = (await client.post(f"{path}/test")).json()
+    await eventually(lambda: receiver.accepted("/deleted"))
+    await client.patch(path, json={"enabled": False})
+    waiting = (await client.post(f"{path}/test")).json()  # a retry far ahead: pending when the endpoint goes
+    async with app.state.db.write() as session:
+        row = await session.get(WebhookDelivery, waiting["id"])
+        row.next_attempt_at += timedelta(days=1)
+        lease = row.next_attempt_at
+    await client.patch(path, json={"enabled": True})
+
+    assert (await client.delete(path)).status_code == 204
+    # An attempt in flight (under its lease) when the endpoint was deleted is not recorded.
+    deliverer = delivery.Deliverer(app.state.db, app.state.settings)
+    await deliverer.record(delivery.Claimed(waiting["id"], 0, {}, receiver.base, "standard", [], endpoint["id"], lease),
+                           delivery.Outcome(200, None, 5))
+    await drive_to_approval(client)  # events after the delete: no delivery rows for it
+    async with app.state.db.write() as session:  # the retry comes due: still nothing is sent
+        await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == waiting["id"])
+                              .values(next_attempt_at=row.created_at))
+    await asyncio.sleep(0.3)
+
+    log = (await client.get(f"{path}/deliveries")).json()["data"]
+    assert [(d["id"], d["status"], d["error"]) for d in log] == [
+        (waiting["id"], "failed", "endpoint_deleted"), (sent["id"], "delivered", None)]
+    assert len(receiver.requests) == 1
+    async with app.state.db.read() as session:
+        count = (await session.execute(select(func.count()).select_from(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint["id"]))).scalar_one()
+    assert count == 2

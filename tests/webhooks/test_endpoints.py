@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 import pytest
 
 from priorauth.auth.service import create_client
+from priorauth.webhooks.urls import resolve_and_check
 from tests.support.apps import http_client, new_client
+from tests.support.webhooks import fake_dns
 
 W = "/v1/webhooks/endpoints"
 RECEIVER = "http://127.0.0.1:9/hooks"
@@ -82,19 +85,70 @@ async def test_bad_urls_are_refused_with_the_reason(client, url):
     assert "requestId" in response.json()
 
 
-async def test_production_requires_public_https(own_app):
-    production = await own_app(env="production")
+# The issue's list: every one is refused by default, at create and at PATCH.
+PRIVATE_URLS = [
+    "http://127.0.0.1:8080/hook", "http://localhost:8080/hook", "http://[::1]:8080/hook", "http://0.0.0.0:8080/",
+    "http://10.1.2.3/", "http://172.16.0.9/", "http://172.31.255.254/", "http://192.168.0.10/",
+    "http://169.254.169.254/latest/meta-data/", "http://metadata.google.internal/computeMetadata/v1/",
+    "http://2130706433/", "http://0x7f000001/", "http://017700000001/", "http://0177.0.0.1/", "http://127.1/",
+    "http://[::ffff:127.0.0.1]/", "http://[::ffff:169.254.169.254]/", "http://[fd00::1]/",
+    "http://rebind.example/",  # a public-looking name that resolves to a private address
+    "http://half.example/",  # one of its addresses is private
+]
+DNS = {"hooks.example.com": ["93.184.216.34"], "rebind.example": ["10.0.0.7"],
+       "half.example": ["93.184.216.34", "::ffff:192.168.1.1"]}
+
+
+async def guarded_app(own_app, names: dict[str, list[str]], **settings):
+    """An app with the SSRF guard as it is by default (the suite's apps loosen it) and a DNS stand-in."""
+    return await own_app(webhook_allow_private=False, resolve=partial(resolve_and_check, getaddrinfo=fake_dns(names)),
+                         **settings)
+
+
+async def test_the_ssrf_guard_is_on_by_default(own_app):
+    application = await guarded_app(own_app, DNS)
+    async with http_client(application, (await new_client(application)).secret) as client:
+        good = await client.post(W, json={"url": "http://hooks.example.com/priorauth"})
+        assert good.status_code == 201, good.text  # plain http is fine outside production
+        path = f"{W}/{good.json()['id']}"
+        for url in PRIVATE_URLS:
+            for response in (await client.post(W, json={"url": url}), await client.patch(path, json={"url": url})):
+                assert response.status_code == 422, (url, response.text)
+                error = response.json()["error"]
+                assert error["code"] == "validation_failed" and error["issues"][0]["path"] == "url", url
+                assert error["issues"][0]["type"] == "unsafe_url", url
+        assert (await client.get(path)).json()["url"] == "http://hooks.example.com/priorauth"
+        assert [e["id"] for e in (await client.get(W)).json()["data"]] == [good.json()["id"]]
+        # A name that does not resolve (yet) is accepted: every delivery resolves and checks it again.
+        assert (await client.post(W, json={"url": "https://not-yet.example/hook"})).status_code == 201
+
+
+async def test_production_requires_https_and_the_address_guard_is_its_own_setting(own_app):
+    production = await own_app(env="production", webhook_allow_private=True)
     async with http_client(production, (await new_client(production)).secret) as client:
-        for url, reason in [("http://example.com/", "https"), ("https://127.0.0.1/", "loopback"),
-                            ("https://10.0.0.8/", "private"), ("https://localhost/", "local")]:
+        plain = await client.post(W, json={"url": "http://hooks.example.com/"})
+        assert plain.status_code == 422 and "https" in plain.json()["error"]["message"], plain.text
+        # PRIORAUTH_WEBHOOK_ALLOW_PRIVATE loosens the address guard in production too (an intranet receiver).
+        local = await client.post(W, json={"url": "https://127.0.0.1:8443/hook"})
+        assert local.status_code == 201, local.text
+    development = await guarded_app(own_app, DNS, env="development")
+    async with http_client(development, (await new_client(development)).secret) as client:
+        for url, reason in [("https://127.0.0.1/", "loopback"), ("https://10.0.0.8/", "private"),
+                            ("https://localhost/", "local"), ("https://169.254.169.254/", "link-local"),
+                            ("https://rebind.example/", "resolves to a private address (10.0.0.7)")]:
             response = await client.post(W, json={"url": url})
             assert response.status_code == 422, (url, response.text)
             assert reason in response.json()["error"]["message"], response.text
-        ok = await client.post(W, json={"url": "https://hooks.example.com/priorauth"})
-        assert ok.status_code == 201, ok.text
-        created = ok.json()
-        local = await client.patch(f"{W}/{created['id']}", json={"url": "https://169.254.169.254/"})
-        assert local.status_code == 422 and "link-local" in local.json()["error"]["message"]
+
+
+async def test_a_loosened_guard_is_announced_at_start(own_app, capsys):
+    capsys.readouterr()
+    await own_app(webhook_allow_private=False)
+    assert "safety_guard_loosened" not in capsys.readouterr().out
+    await own_app(webhook_allow_private=True)
+    logged = capsys.readouterr().out
+    line = next(line for line in logged.splitlines() if "safety_guard_loosened" in line)
+    assert "warning" in line.lower() and "PRIORAUTH_WEBHOOK_ALLOW_PRIVATE" in line and "SSRF" in line
 
 
 async def test_validation_of_fields(client):
@@ -135,13 +189,24 @@ async def test_rotation_shows_a_new_secret_and_keeps_the_old_one_24h(app, client
     assert endpoint.secrets[2]["expires_at"] == body["previousSecretExpiresAt"]
 
 
-async def test_delete(client):
-    created = await _create(client)
-    deleted = await client.delete(f"{W}/{created['id']}")
+async def test_delete_hides_the_endpoint_but_keeps_its_log(client):
+    created, kept = await _create(client), await _create(client)
+    path = f"{W}/{created['id']}"
+    deleted = await client.delete(path)
     assert deleted.status_code == 204
-    missing = await client.get(f"{W}/{created['id']}")
+    missing = await client.get(path)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    assert (await client.delete(f"{W}/{created['id']}")).status_code == 404
+    for method, sub, body in [("DELETE", "", None), ("PATCH", "", {"enabled": True}), ("POST", "/rotate-secret", None),
+                              ("POST", "/test", None), ("POST", "/deliveries/dlv_x/redeliver", None)]:
+        response = await client.request(method, path + sub, json=body)
+        assert response.status_code == 404, (method, sub, response.text)
+    assert [e["id"] for e in (await client.get(W)).json()["data"]] == [kept["id"]]
+    listed = (await client.get(W, params={"includeDeleted": "true"})).json()["data"]
+    assert [(e["id"], e["deletedAt"] is not None) for e in listed] == sorted(
+        [(created["id"], True), (kept["id"], False)])
+    assert all("secret" not in e for e in listed)
+    log = await client.get(f"{path}/deliveries")
+    assert log.status_code == 200 and log.json()["data"] == []
 
 
 async def test_deliveries_list_is_empty_and_validated(client):

@@ -32,12 +32,14 @@ async def test_review_decisions_and_approvals_reach_subscribers(app, receiver):
     async with http_client(app, admin.secret) as a, http_client(app, reviewer.secret) as r, \
             http_client(app, agent.secret) as g:
         endpoint = await subscribe(a, f"{receiver.base}/org", eventTypes=[
-            "review.decision.recorded", "workflow.approval.requested", "workflow.approval.resolved"])
+            "review.decision.recorded", "workflow.approval.requested", "workflow.approval.resolved",
+            "workflow.policy.created"])
         review = (await r.post("/api/review", json=REQUEST)).json()
         decided = await r.post("/api/decision", json={"request_id": review["request_id"], "action": "accept",
                                                       "reviewer_name": "Dr. Jane Doe"})
         assert decided.status_code == 200, decided.text
-        assert (await g.post("/api/v1/policies", json=BIOLOGIC_POLICY)).status_code == 201
+        policy = await a.post("/api/v1/policies", json=BIOLOGIC_POLICY)
+        assert policy.status_code == 201, policy.text
         wf = (await g.post(WF, json={"workflow_name": "pa", "source": "external"})).json()["workflow_id"]
         gate = (await g.post(f"{WF}/{wf}/steps/submit-pa/gate", json={**STEP, "idempotency_key": "k-1",
                                                                      "step_input": STEP_INPUT})).json()
@@ -45,7 +47,7 @@ async def test_review_decisions_and_approvals_reach_subscribers(app, receiver):
         approved = await r.post(f"{WF}/{wf}/steps/submit-pa/approve", headers={"X-User-ID": "dr-lee"})
         assert approved.status_code == 200, approved.text
 
-        await eventually(lambda: len(receiver.accepted("/org")) >= 3)
+        await eventually(lambda: len(receiver.accepted("/org")) >= 4)
         bodies = {b["type"]: b for b in _bodies(receiver, "/org", endpoint["secret"])}
         decision = bodies["review.decision.recorded"]["data"]
         assert decision == {"reviewId": review["request_id"],
@@ -58,12 +60,15 @@ async def test_review_decisions_and_approvals_reach_subscribers(app, receiver):
         assert (requested["status"], requested["severity"], requested["stepId"]) == ("pending", "high", "submit-pa")
         resolved = bodies["workflow.approval.resolved"]["data"]
         assert (resolved["status"], resolved["decidedBy"], resolved["expired"]) == ("approved", "dr-lee", False)
+        assert resolved["decidedByClient"] == reviewer.client_id
+        assert bodies["workflow.policy.created"]["data"] == {
+            "policyId": policy.json()["policy_id"], "version": 1, "enabled": True, "clientId": admin.client_id}
         # No free text (reasons may quote a patient) travels in these events.
         assert "biologic" not in str(bodies)
 
         listed = (await a.get("/v1/events")).json()["data"]
         assert [e["type"] for e in listed] == ["workflow.approval.resolved", "workflow.approval.requested",
-                                              "review.decision.recorded"]
+                                              "workflow.policy.created", "review.decision.recorded"]
         assert {e["id"] for e in listed} == {b["id"] for b in bodies.values()}
         only = (await a.get("/v1/events", params={"type": "review.decision.recorded"})).json()["data"]
         assert [e["data"] for e in only] == [decision]

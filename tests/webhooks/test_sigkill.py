@@ -269,7 +269,8 @@ def test_sigkill_mid_delivery_loses_no_event(backend, tmp_path):
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PRIORAUTH_DATABASE_URL")}
         env.update({"PRIORAUTH_DATA_DIR": str(tmp_path / "data"), "PRIORAUTH_WEBHOOK_RETRY_SCHEDULE": RETRY_SCHEDULE,
                     "PRIORAUTH_WORKER_POLL_SECONDS": "0.05", "PRIORAUTH_WEBHOOK_TIMEOUT_SECONDS": "4",
-                    "PRIORAUTH_WEBHOOK_LEASE_SECONDS": str(LEASE_SECONDS), "PRIORAUTH_ENV": "development"})
+                    "PRIORAUTH_WEBHOOK_LEASE_SECONDS": str(LEASE_SECONDS), "PRIORAUTH_ENV": "development",
+                    "PRIORAUTH_WEBHOOK_ALLOW_PRIVATE": "true"})  # the receiver is on 127.0.0.1
         env["PRIORAUTH_DATABASE_URL"] = database_url
         try:
             first = Server(env | {"PRIORAUTH_WORKER_ENABLED": "false"}, tmp_path / "serve.log")

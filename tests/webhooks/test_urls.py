@@ -1,4 +1,4 @@
-"""The webhook URL guard: what subscriptions may name, in development and in production."""
+"""The webhook URL guard: what subscriptions may name by default, with allow_private, and https-only."""
 from __future__ import annotations
 
 import socket
@@ -7,6 +7,7 @@ import pytest
 
 from priorauth.webhooks import UnsafeWebhookUrl, check_url, resolve_and_check
 from priorauth.webhooks.urls import forbidden_address_reason, ip_literal
+from tests.support.webhooks import fake_dns
 
 ALLOWED_EVERYWHERE = [
     ("https://hooks.example.com/pa", "https://hooks.example.com/pa"),
@@ -19,10 +20,20 @@ ALLOWED_EVERYWHERE = [
     ("https://hooks.example.com./x", "https://hooks.example.com./x"),
 ]
 
-# Allowed in development (receivers on the developer's machine), refused in production.
-DEVELOPMENT_ONLY = [
-    ("http://hooks.example.com/pa", "http://hooks.example.com/pa"),
+# Refused by default (the SSRF guard, in every env); allowed with allow_private (receivers on the
+# developer's machine or an intranet).
+PRIVATE_TARGETS = [
+    ("http://127.0.0.1:8000/hook", "http://127.0.0.1:8000/hook"),
     ("http://localhost:8000/hook", "http://localhost:8000/hook"),
+    ("http://[::1]/hook", "http://[::1]/hook"),
+    ("http://0.0.0.0/", "http://0.0.0.0/"),
+    ("http://2130706433/", "http://127.0.0.1/"),
+    ("http://0x7f000001/", "http://127.0.0.1/"),
+    ("http://017700000001/", "http://127.0.0.1/"),
+    ("http://metadata.google.internal/computeMetadata/v1/", "http://metadata.google.internal/computeMetadata/v1/"),
+    ("http://169.254.169.254/latest/meta-data/", "http://169.254.169.254/latest/meta-data/"),
+    ("http://10.255.255.254/", "http://10.255.255.254/"),
+    ("http://172.31.255.1/", "http://172.31.255.1/"),
     ("https://localhost/hook", "https://localhost/hook"),
     ("https://LOCALHOST./hook", "https://localhost./hook"),
     ("https://app.localhost/hook", "https://app.localhost/hook"),
@@ -55,6 +66,12 @@ DEVELOPMENT_ONLY = [
     ("https://[2002:a00:1::1]/", "https://[2002:a00:1::1]/"),  # 6to4 wrapping 10.0.0.1
 ]
 
+# Plain http to a public host: allowed unless https_only (PRIORAUTH_ENV=production).
+PUBLIC_HTTP = [
+    ("http://hooks.example.com/pa", "http://hooks.example.com/pa"),
+    ("http://8.8.8.8:8080/pa", "http://8.8.8.8:8080/pa"),
+]
+
 REFUSED_EVERYWHERE = [
     "",
     "ftp://hooks.example.com/",
@@ -83,44 +100,57 @@ REFUSED_EVERYWHERE = [
 ]
 
 
+RULES = [{}, {"allow_private": True}, {"https_only": True}, {"allow_private": True, "https_only": True}]
+
+
 @pytest.mark.parametrize(("url", "normalized"), ALLOWED_EVERYWHERE)
-@pytest.mark.parametrize("production", [False, True])
-def test_allowed_everywhere(url, normalized, production):
-    assert check_url(url, production=production) == normalized
+@pytest.mark.parametrize("rules", RULES)
+def test_allowed_everywhere(url, normalized, rules):
+    assert check_url(url, **rules) == normalized
 
 
-@pytest.mark.parametrize(("url", "normalized"), DEVELOPMENT_ONLY)
-def test_development_allows_local_targets(url, normalized):
-    assert check_url(url, production=False) == normalized
-
-
-@pytest.mark.parametrize(("url", "_normalized"), DEVELOPMENT_ONLY)
-def test_production_refuses_local_targets(url, _normalized):
+@pytest.mark.parametrize(("url", "_normalized"), PRIVATE_TARGETS)
+@pytest.mark.parametrize("https_only", [False, True])
+def test_private_targets_are_refused_by_default(url, _normalized, https_only):
     with pytest.raises(UnsafeWebhookUrl):
-        check_url(url, production=True)
+        check_url(url, https_only=https_only)
+
+
+@pytest.mark.parametrize(("url", "normalized"), PRIVATE_TARGETS)
+def test_allow_private_allows_local_targets(url, normalized):
+    assert check_url(url, allow_private=True) == normalized
+
+
+@pytest.mark.parametrize(("url", "normalized"), PUBLIC_HTTP)
+def test_plain_http_is_refused_only_when_https_only(url, normalized):
+    assert check_url(url) == normalized
+    assert check_url(url, allow_private=True) == normalized
+    for rules in ({"https_only": True}, {"https_only": True, "allow_private": True}):
+        with pytest.raises(UnsafeWebhookUrl, match="https"):
+            check_url(url, **rules)
 
 
 @pytest.mark.parametrize("url", REFUSED_EVERYWHERE)
-@pytest.mark.parametrize("production", [False, True])
-def test_refused_everywhere(url, production):
+@pytest.mark.parametrize("rules", RULES)
+def test_refused_everywhere(url, rules):
     with pytest.raises(UnsafeWebhookUrl) as caught:
-        check_url(url, production=production)
+        check_url(url, **rules)
     assert caught.value.reason
 
 
 def test_length_limit_is_inclusive():
     base = "https://hooks.example.com/"
     url = base + "x" * (2048 - len(base))
-    assert check_url(url, production=True) == url
+    assert check_url(url, https_only=True) == url
 
 
 def test_refusal_reasons_name_the_problem():
     with pytest.raises(UnsafeWebhookUrl, match="loopback"):
-        check_url("https://2130706433/", production=True)
+        check_url("https://2130706433/")
     with pytest.raises(UnsafeWebhookUrl, match="https"):
-        check_url("http://hooks.example.com/", production=True)
+        check_url("http://hooks.example.com/", https_only=True)
     with pytest.raises(UnsafeWebhookUrl, match="credentials"):
-        check_url("https://a:b@hooks.example.com/", production=True)
+        check_url("https://a:b@hooks.example.com/")
 
 
 def test_unsafe_url_is_a_value_error():
@@ -149,48 +179,51 @@ def test_public_addresses_have_no_forbidden_reason():
 
 # --- after DNS -------------------------------------------------------------------------------
 
-def _fake_getaddrinfo(addresses):
-    def getaddrinfo(host, port, *args, **kwargs):
-        return [
-            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
-             (a, port, 0, 0) if ":" in a else (a, port))
-            for a in addresses
-        ]
-    return getaddrinfo
-
-
-def test_localhost_refused_in_production():
+def test_localhost_refused_by_default():
     with pytest.raises(UnsafeWebhookUrl):
-        resolve_and_check("localhost", 443, production=True)
+        resolve_and_check("localhost", 443)
 
 
-def test_localhost_allowed_in_development():
-    addresses = resolve_and_check("localhost", 8000, production=False)
+def test_localhost_allowed_with_allow_private():
+    addresses = resolve_and_check("localhost", 8000, allow_private=True)
     assert addresses and set(addresses) <= {"127.0.0.1", "::1"}
 
 
 def test_public_name_resolving_to_private_address_is_refused():
-    fake = _fake_getaddrinfo(["93.184.216.34", "10.0.0.7"])
+    fake = fake_dns({"rebind.example": ["93.184.216.34", "10.0.0.7"]})
     with pytest.raises(UnsafeWebhookUrl, match="10.0.0.7"):
-        resolve_and_check("rebind.example", 443, production=True, getaddrinfo=fake)
-    addresses = resolve_and_check("rebind.example", 443, production=False, getaddrinfo=fake)
+        resolve_and_check("rebind.example", 443, getaddrinfo=fake)
+    addresses = resolve_and_check("rebind.example", 443, allow_private=True, getaddrinfo=fake)
     assert addresses == ["93.184.216.34", "10.0.0.7"]
 
 
 def test_mapped_ipv6_resolution_is_refused():
-    fake = _fake_getaddrinfo(["::ffff:169.254.169.254"])
+    fake = fake_dns({"sneaky.example": ["::ffff:169.254.169.254"]})
     with pytest.raises(UnsafeWebhookUrl, match="link-local"):
-        resolve_and_check("sneaky.example", 443, production=True, getaddrinfo=fake)
+        resolve_and_check("sneaky.example", 443, getaddrinfo=fake)
 
 
 def test_public_resolution_returns_unique_addresses():
-    fake = _fake_getaddrinfo(["93.184.216.34", "93.184.216.34", "2606:2800::1"])
-    addresses = resolve_and_check("hooks.example", 443, production=True, getaddrinfo=fake)
+    fake = fake_dns({"hooks.example": ["93.184.216.34", "93.184.216.34", "2606:2800::1"]})
+    addresses = resolve_and_check("hooks.example", 443, getaddrinfo=fake)
     assert addresses == ["93.184.216.34", "2606:2800::1"]
 
 
 def test_dns_failure_is_an_os_error():
-    def fake(*args, **kwargs):
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     with pytest.raises(OSError):
-        resolve_and_check("nowhere.example", 443, production=True, getaddrinfo=fake)
+        resolve_and_check("nowhere.example", 443, getaddrinfo=fake_dns({}))
+
+
+def test_the_guard_follows_the_settings_not_the_env():
+    from priorauth.config import Settings
+    from priorauth.webhooks.urls import UrlGuard
+
+    assert Settings.model_fields["webhook_allow_private"].default is False
+    for env in ("development", "production"):
+        guard = UrlGuard.of(Settings(env=env, webhook_allow_private=False))
+        assert not guard.allow_private and guard.https_only == (env == "production")
+        with pytest.raises(UnsafeWebhookUrl, match="loopback"):
+            guard.check("https://127.0.0.1/")
+    loosened = UrlGuard.of(Settings(env="production", webhook_allow_private=True))
+    assert loosened.check("https://127.0.0.1/") == "https://127.0.0.1/"
+    assert loosened.addresses("https://127.0.0.1/") is None  # connect as is

@@ -39,9 +39,10 @@ async def clients(app):
     org = f"org-{uuid.uuid4().hex[:12]}"
     agents = [await create_client(app.state.db, org, f"agent-{i}", "provider") for i in range(2)]
     reviewer = await create_client(app.state.db, org, "md", "reviewer")
+    admin = await create_client(app.state.db, org, "admin", "admin")
     async with http_client(app, agents[0].secret) as a0, http_client(app, agents[1].secret) as a1, \
-            http_client(app, reviewer.secret) as r:
-        assert (await a0.post("/api/v1/policies", json=BIOLOGIC_POLICY)).status_code == 201
+            http_client(app, reviewer.secret) as r, http_client(app, admin.secret) as policies:
+        assert (await policies.post("/api/v1/policies", json=BIOLOGIC_POLICY)).status_code == 201
         yield [a0, a1], r
 
 

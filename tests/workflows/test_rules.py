@@ -142,7 +142,9 @@ INVALID = [
     ("regex not text", body(conditions=[condition(operator="regex", value=5)]), "conditions[0].value"),
     ("regex invalid", body(conditions=[condition(operator="regex", value="(")]), "conditions[0].value"),
     ("regex too long", body(conditions=[condition(operator="regex", value="a" * 501)]), "conditions[0].value"),
-    ("regex nested quantifier", body(conditions=[condition(operator="regex", value="(a+)+$")]),
+    ("regex backreference", body(conditions=[condition(operator="regex", value="(a)\\1")]), "conditions[0].value"),
+    ("regex lookahead", body(conditions=[condition(operator="regex", value="(?=a+)b")]), "conditions[0].value"),
+    ("regex repeat too large", body(conditions=[condition(operator="regex", value="a{1001}")]),
      "conditions[0].value"),
     ("equals NaN inside", body(conditions=[condition(value={"a": math.inf})]), "conditions[0].value"),
     ("equals too deep", body(conditions=[condition(value=nested(40))]), "conditions[0].value"),
@@ -255,21 +257,44 @@ def test_redact_fields_drop_a_step_input_prefix():
 
 
 @pytest.mark.parametrize("pattern", [
-    "(a+)+", "(a*)*", "(a+)*$", "(?:a+)+", "(a|ab)*", "(?:a|b)+", "(a?)+", "((ab)+c)+", "(a{2,3}){2,}",
-    "(a+){,}", "(?P<x>a\\d+)+", "(\\w+\\s?)+$",
+    "(a+)+$", "(a*)*$", "(a|ab)*$", "(a|a)*b", "(\\w+\\s?)+$", "a*a*a*a*a*a*b", "(x+x+)+y", "(.*a){20}",
 ])
-def test_nested_quantifiers_are_refused(pattern):
+def test_patterns_that_backtrack_catastrophically_run_in_linear_time(pattern):
+    """Shapes that made Python's backtracking engine take exponential or polynomial time are harmless in RE2."""
+    compiled = compile_policies([stored("pol_1", conditions=[condition(operator="regex", value=pattern)])])
+    for text in ("a" * rules.MAX_REGEX_INPUT, "x" * rules.MAX_REGEX_INPUT, "ab" * (rules.MAX_REGEX_INPUT // 2)):
+        started = time.perf_counter()
+        evaluate(compiled, context({"f": text}))
+        assert time.perf_counter() - started < 0.5, (pattern, text[:4])
+
+
+@pytest.mark.parametrize("pattern, refused", [
+    ("(a)\\1", "\\1"), ("(?P<x>a)(?P=x)", "(?P"), ("(?=a)b", "(?="), ("(?!a)b", "(?!"), ("(?<=a)b", "(?<="),
+    ("(?<!a)b", "(?<!"), ("(?>a+)b", "(?>"), ("a++", "++"), ("(?(1)a|b)", "(?("),
+])
+def test_backreferences_and_lookaround_are_refused_with_the_reason(pattern, refused):
     with pytest.raises(PolicyError) as raised:
         validate_policy(body(conditions=[condition(operator="regex", value=pattern)]))
-    assert "backtracking" in raised.value.message
+    assert raised.value.field == "conditions[0].value"
+    assert refused in raised.value.message and "RE2" in raised.value.message
+    assert "backreferences" in raised.value.message and "lookaround" in raised.value.message
 
 
 @pytest.mark.parametrize("pattern", [
     "^J\\d{4}$", "^[A-Z]\\d{2}(\\.\\d{1,4})?$", "(a+)?", "(ab)+", "(a+){1}", "[(a+)]+", "\\(a+\\)+",
-    "(?i)biologic", "(?:J|Q)\\d{4}", "a{2,3}b*", "(?=a+)b", "[]+]+", "a{}+",
+    "(?i)biologic", "(?:J|Q)\\d{4}", "a{2,3}b*", "[]+]+", "a{}+", "(?P<code>J\\d+)", "\\bJ0135\\b", "\\p{L}+",
+    "(a+)+", "(?:a|b)+",
 ])
 def test_safe_patterns_are_accepted(pattern):
     validate_policy(body(conditions=[condition(operator="regex", value=pattern)]))
+
+
+def test_a_string_beyond_the_regex_input_bound_counts_as_a_match():
+    """Padding a value past the bound must not slip it past a policy: it is not searched, and it matches."""
+    compiled = compile_policies([stored("pol_1", conditions=[condition(operator="regex", value="^J\\d{4}$")])])
+    assert evaluate(compiled, context({"f": "x" * rules.MAX_REGEX_INPUT})).decision == "allow"
+    assert evaluate(compiled, context({"f": "x" * (rules.MAX_REGEX_INPUT + 1)})).decision == "require_approval"
+    assert evaluate(compiled, context({"f": "\ud800"})).decision == "require_approval"  # never raises either
 
 
 # ---------------------------------------------------------------- operators
@@ -342,7 +367,7 @@ TRUTH_TABLE = [
     ("contains", "a", 5, False),
     ("contains", "a", None, False),
     ("contains", "a", ABSENT, False),
-    # regex: re.search on strings only
+    # regex: an RE2 search, on strings only (\\d is ASCII, $ is the end of the text)
     ("regex", "^J\\d{4}$", "J0135", True),
     ("regex", "^J\\d{4}$", "J01356", False),
     ("regex", "bio", "a biologic", True),
@@ -350,6 +375,10 @@ TRUTH_TABLE = [
     ("regex", "x", None, False),
     ("regex", "x", ["x"], False),
     ("regex", "x", ABSENT, False),
+    ("regex", "^\\d$", "\u0663", False),
+    ("regex", "^J0135$", "J0135\n", False),
+    ("regex", "(?i)^biologic", "Biologic agent", True),
+    ("regex", "é+", "cafée", True),
     # in: equal to one of the items
     ("in", ["a", "b"], "a", True),
     ("in", ["a"], "c", False),
@@ -385,12 +414,13 @@ def test_json_equal_directly():
 def test_regex_is_compiled_once_at_compile_time(monkeypatch):
     compiled = compile_policies([stored("pol_1", conditions=[condition(operator="regex", value="^J\\d{4}$")])])
 
-    class NoCompiling:  # stands in for the `re` module of the rules only, never the process-wide one
+    class NoCompiling:  # stands in for the `re2` module of the rules only, never the process-wide one
         def __getattr__(self, name):
-            raise AssertionError(f"re.{name} called during evaluate")
+            raise AssertionError(f"re2.{name} called during evaluate")
 
-    monkeypatch.setattr(rules, "re", NoCompiling())
+    monkeypatch.setattr(rules, "re2", NoCompiling())
     assert evaluate(compiled, context({"f": "J0135"})).decision == "require_approval"
+    assert evaluate(compiled, context({"f": "J01356"})).decision == "allow"
 
 
 # ---------------------------------------------------------------- field resolution

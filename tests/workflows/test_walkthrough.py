@@ -37,12 +37,14 @@ STEP_INPUT = {"patient_id": "P-88120", "cpt_code": "J0135", "medication_class": 
 
 @pytest.fixture
 async def org(app):
-    """An agent client and a reviewer client of one fresh organization."""
+    """An agent, a reviewer and an admin client (who administers the policies) of one fresh organization."""
     name = f"org-{uuid.uuid4().hex[:12]}"
     agent = await create_client(app.state.db, name, "pa-agent", "provider")
     reviewer = await create_client(app.state.db, name, "medical-director", "reviewer")
-    async with http_client(app, agent.secret) as a, http_client(app, reviewer.secret) as r:
-        yield a, r
+    admin = await create_client(app.state.db, name, "compliance-admin", "admin")
+    async with http_client(app, agent.secret) as a, http_client(app, reviewer.secret) as r, \
+            http_client(app, admin.secret) as d:
+        yield a, r, d
 
 
 async def _workflow(agent) -> str:
@@ -58,9 +60,9 @@ async def _gate(agent, wf: str, **extra):
 
 
 async def test_the_reference_walkthrough(org):
-    agent, reviewer = org
-    # Step 0: the policy
-    created = await agent.post("/api/v1/policies", json=BIOLOGIC_POLICY)
+    agent, reviewer, admin = org
+    # Step 0: the policy (policies are the admin's: an agent must not edit its own gate)
+    created = await admin.post("/api/v1/policies", json=BIOLOGIC_POLICY)
     assert created.status_code == 201, created.text
     policy_id = created.json()["policy_id"]
     # Step 1: workflow and first gate
@@ -99,7 +101,8 @@ async def test_the_reference_walkthrough(org):
     assert approved.status_code == 200, approved.text
     assert approved.json() == {"workflow_id": wf, "step_id": "submit-pa", "approval_id": g["approval_id"],
                                "approval_status": "approved", "approved_by": "md@example.org",
-                               "message": "Step approved"}
+                               "decided_by_client": approved.json()["decided_by_client"], "message": "Step approved"}
+    assert approved.json()["decided_by_client"].startswith("cli_")
     # Step 4: an idempotent retry still gets the memoized decision; reevaluate sees the approval
     assert (await _gate(agent, wf)).json()["decision"] == "require_approval"
     allowed = (await _gate(agent, wf, retry_policy="reevaluate")).json()
@@ -134,9 +137,9 @@ async def test_the_reference_walkthrough(org):
 
 
 async def test_retry_aware_escalation_raises_the_waiting_hold_to_critical(org, app, monkeypatch):
-    agent, reviewer = org
+    agent, reviewer, admin = org
     for policy in (BIOLOGIC_POLICY, ESCALATION_POLICY):
-        assert (await agent.post("/api/v1/policies", json=policy)).status_code == 201
+        assert (await admin.post("/api/v1/policies", json=policy)).status_code == 201
     wf = await _workflow(agent)
     assert (await _gate(agent, wf, step_input=STEP_INPUT)).json()["severity"] == "high"
     # Half an hour later (moved back in the database), a reevaluating poll escalates.
@@ -157,8 +160,8 @@ async def test_retry_aware_escalation_raises_the_waiting_hold_to_critical(org, a
 
 
 async def test_rejection_blocks_and_aborts_then_resume_asks_again(org):
-    agent, reviewer = org
-    await agent.post("/api/v1/policies", json=BIOLOGIC_POLICY)
+    agent, reviewer, admin = org
+    await admin.post("/api/v1/policies", json=BIOLOGIC_POLICY)
     wf = await _workflow(agent)
     first = (await _gate(agent, wf, step_input=STEP_INPUT)).json()
     missing_reason = await reviewer.post(f"{W}/{wf}/steps/submit-pa/reject", headers={"X-User-ID": "md"}, json={})
@@ -186,8 +189,8 @@ async def test_expired_approvals_are_rejected_like_a_reviewer_would(org, app):
     from priorauth.workflows.models import WorkflowApproval
     from priorauth.workflows.service import EXPIRY_ACTOR, expire_approvals
 
-    agent, reviewer = org
-    await agent.post("/api/v1/policies", json=BIOLOGIC_POLICY)
+    agent, reviewer, admin = org
+    await admin.post("/api/v1/policies", json=BIOLOGIC_POLICY)
     wf = await _workflow(agent)
     await _gate(agent, wf, step_input=STEP_INPUT)
     async with app.state.db.write() as session:
@@ -201,7 +204,7 @@ async def test_expired_approvals_are_rejected_like_a_reviewer_would(org, app):
 
 
 async def test_a_key_completed_in_another_workflow_is_refused(org):
-    agent, _ = org
+    agent, _, _ = org
     first = await _workflow(agent)
     assert (await _gate(agent, first)).json()["decision"] == "allow"
     assert (await agent.post(f"{W}/{first}/steps/submit-pa/complete", json={"idempotency_key": KEY})).status_code == 200
@@ -214,8 +217,8 @@ async def test_a_key_completed_in_another_workflow_is_refused(org):
 
 
 async def test_fifty_concurrent_gates_one_decision_exact_count(org):
-    agent, _ = org
-    await agent.post("/api/v1/policies", json=BIOLOGIC_POLICY)
+    agent, _, admin = org
+    await admin.post("/api/v1/policies", json=BIOLOGIC_POLICY)
     wf = await _workflow(agent)
     answers = await asyncio.gather(*(_gate(agent, wf, step_input=STEP_INPUT) for _ in range(50)))
     assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200][:2]
@@ -228,7 +231,7 @@ async def test_fifty_concurrent_gates_one_decision_exact_count(org):
 
 
 async def test_other_organizations_see_nothing(org, app):
-    agent, _ = org
+    agent, _, _ = org
     wf = await _workflow(agent)
     stranger = await create_client(app.state.db, f"org-{uuid.uuid4().hex[:12]}", "x", "provider")
     async with http_client(app, stranger.secret) as other:
@@ -244,28 +247,28 @@ async def test_other_organizations_see_nothing(org, app):
     ({"actions": [{"type": "explode", "config": {}}]}, "actions[0].type"),
 ])
 async def test_invalid_policies_name_the_field(org, bad, field):
-    agent, _ = org
-    r = await agent.post("/api/v1/policies", json={**BIOLOGIC_POLICY, **bad})
+    _, _, admin = org
+    r = await admin.post("/api/v1/policies", json={**BIOLOGIC_POLICY, **bad})
     assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_POLICY"
     assert r.json()["error"]["field"] == field
 
 
 async def test_policy_crud(org):
-    agent, _ = org
-    created = (await agent.post("/api/v1/policies", json=BIOLOGIC_POLICY)).json()
+    agent, _, admin = org
+    created = (await admin.post("/api/v1/policies", json=BIOLOGIC_POLICY)).json()
     pid = created["policy_id"]
-    assert (await agent.post("/api/v1/policies", json=BIOLOGIC_POLICY)).status_code == 409
-    updated = await agent.put(f"/api/v1/policies/{pid}", json={**BIOLOGIC_POLICY, "enabled": False})
+    assert (await admin.post("/api/v1/policies", json=BIOLOGIC_POLICY)).status_code == 409
+    updated = await admin.put(f"/api/v1/policies/{pid}", json={**BIOLOGIC_POLICY, "enabled": False})
     assert updated.status_code == 200 and updated.json()["enabled"] is False
     assert [p["policy_id"] for p in (await agent.get("/api/v1/policies")).json()["policies"]] == [pid]
     wf = await _workflow(agent)
     assert (await _gate(agent, wf, step_input=STEP_INPUT)).json()["decision"] == "allow"  # disabled
-    assert (await agent.delete(f"/api/v1/policies/{pid}")).status_code == 204
+    assert (await admin.delete(f"/api/v1/policies/{pid}")).status_code == 204
     assert (await agent.get(f"/api/v1/policies/{pid}")).status_code == 404
 
 
 async def test_workflow_state_machine_and_error_shapes(org, anon):
-    agent, _ = org
+    agent, _, _ = org
     wf = await _workflow(agent)
     assert (await agent.post(f"{W}/{wf}/abort", json={"reason": "user cancelled"})).json()["status"] == "aborted"
     bad = await agent.post(f"{W}/{wf}/complete")

@@ -75,13 +75,14 @@ async def patch_authorization(authorization_id: str, request: Request, response:
 
 @router.post("/authorizations/{authorization_id}/preview", summary="Render the filled form and a draft packet")
 async def preview_authorization(authorization_id: str, request: Request, who: Who) -> dict:
-    return await service.preview(_db(request), who, authorization_id)
+    return await service.preview(_db(request), who, authorization_id, request.app.state.settings.image_limits)
 
 
 @router.post("/authorizations/{authorization_id}/submit", summary="Submit to the payer (three stages)")
 async def submit_authorization(authorization_id: str, request: Request, response: Response, who: Who,
                                idempotency_key: IdempotencyKey = None) -> dict:
-    result, replayed = await service.submit(_db(request), who, authorization_id, idempotency_key)
+    result, replayed = await service.submit(_db(request), who, authorization_id, idempotency_key,
+                                            request.app.state.settings.image_limits)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return _with_etag(response, result)

@@ -18,6 +18,7 @@ from priorauth.client.models import (
     PendingApproval,
     Policy,
     PolicyAction,
+    PolicyAuditEntry,
     PolicyCondition,
     PriorCompletionStatus,
     RetryContext,
@@ -37,7 +38,7 @@ __all__ = [
     "ApprovalResult", "AsyncWorkflowsClient", "AuditEntry", "AuthenticationError", "ConflictError", "GateDecision",
     "IdempotencyKeyError", "IdempotencyKeyMismatchError", "IdempotencyKeyReusedError", "InvalidPolicyError",
     "InvalidRequestError", "NotFoundError", "PendingApproval", "PermissionDeniedError", "Policy", "PolicyAction",
-    "PolicyCondition", "PriorCompletionStatus", "RetryContext", "RetryPolicy", "Step", "StepCompletion",
+    "PolicyAuditEntry", "PolicyCondition", "PriorCompletionStatus", "RetryContext", "RetryPolicy", "Step", "StepCompletion",
     "StepGateResponse", "StepType", "Workflow", "WorkflowApiError", "WorkflowPage", "WorkflowSource",
     "WorkflowStatus", "WorkflowsClient",
 ]

@@ -21,6 +21,7 @@ from priorauth.client.models import (
     AuditEntry,
     PendingApproval,
     Policy,
+    PolicyAuditEntry,
     RetryPolicy,
     StepCompletion,
     StepGateResponse,
@@ -206,3 +207,7 @@ def update_policy(policy_id: str, /, **fields: Any) -> Call[Policy]:
 
 def delete_policy(policy_id: str) -> Call[None]:
     return Call("DELETE", _policy_path(policy_id), _nothing)
+
+
+def policy_audit(policy_id: str) -> Call[list[PolicyAuditEntry]]:
+    return Call("GET", f"{_policy_path(policy_id)}/audit", _many("entries", PolicyAuditEntry))

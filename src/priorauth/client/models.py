@@ -123,6 +123,8 @@ class StepGateResponse(_Model):
     decision_id: str | None = None
     reason: str | None = None
     policy_ids: list[str] = Field(default_factory=list)
+    policy_versions: dict[str, int] = Field(default_factory=dict)  # the version of each matched policy
+    policy_set_version: int | None = None  # the organization's policy set the decision evaluated
     approval_id: str | None = None
     approval_url: str | None = None
     approval_status: str | None = None
@@ -160,6 +162,7 @@ class ApprovalResult(_Model):
     approval_status: str
     approved_by: str | None = None
     rejected_by: str | None = None
+    decided_by_client: str | None = None  # the API client the reviewer authenticated with
     reason: str | None = None
     message: str | None = None
 
@@ -172,6 +175,7 @@ class PendingApproval(_Model):
     severity: str | None = None
     reason: str | None = None
     policy_ids: list[str] = Field(default_factory=list)
+    policy_versions: dict[str, int] = Field(default_factory=dict)
     requested_at: datetime | None = None
     expires_at: datetime | None = None
 
@@ -181,6 +185,7 @@ class AuditEntry(_Model):
     step_id: str | None = None
     event: str
     actor: str | None = None
+    client_id: str | None = None  # the API client of the request (None for the expiry sweep)
     data: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
 
@@ -206,5 +211,18 @@ class Policy(_Model):
     enabled: bool = True
     conditions: list[PolicyCondition] = Field(default_factory=list)
     actions: list[PolicyAction] = Field(default_factory=list)
+    version: int | None = None  # 1 when created, +1 with every update
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class PolicyAuditEntry(_Model):
+    """One change of a policy: `policy` is its body as of `version` (None once deleted)."""
+
+    id: str
+    event: str  # created | updated | deleted
+    version: int
+    policy_set_version: int | None = None
+    client_id: str | None = None
+    policy: dict[str, Any] | None = None
+    created_at: datetime | None = None

@@ -23,6 +23,7 @@ from priorauth.client.models import (
     AuditEntry,
     PendingApproval,
     Policy,
+    PolicyAuditEntry,
     RetryPolicy,
     StepCompletion,
     StepGateResponse,
@@ -178,7 +179,8 @@ class WorkflowsClient:
     # --- policies ---
 
     def create_policy(self, **fields: Any) -> Policy:
-        """Create a policy: name, description, type, category, priority, enabled, conditions, actions."""
+        """Create a policy (admin role): name, description, type, category, priority, enabled, conditions,
+        actions."""
         return self._send(_calls.create_policy(**fields))
 
     def get_policy(self, policy_id: str) -> Policy:
@@ -188,11 +190,16 @@ class WorkflowsClient:
         return self._send(_calls.list_policies())
 
     def update_policy(self, policy_id: str, /, **fields: Any) -> Policy:
-        """Replace the policy (PUT: send all of its fields)."""
+        """Replace the policy (admin role; PUT: send all of its fields)."""
         return self._send(_calls.update_policy(policy_id, **fields))
 
     def delete_policy(self, policy_id: str) -> None:
+        """Delete the policy (admin role); its audit trail stays."""
         return self._send(_calls.delete_policy(policy_id))
+
+    def policy_audit(self, policy_id: str) -> list[PolicyAuditEntry]:
+        """Every change of the policy, oldest first, with the body of each version (also after a delete)."""
+        return self._send(_calls.policy_audit(policy_id))
 
 
 class AsyncWorkflowsClient:
@@ -288,6 +295,9 @@ class AsyncWorkflowsClient:
 
     async def delete_policy(self, policy_id: str) -> None:
         return await self._send(_calls.delete_policy(policy_id))
+
+    async def policy_audit(self, policy_id: str) -> list[PolicyAuditEntry]:
+        return await self._send(_calls.policy_audit(policy_id))
 
 
 def _share_docs(source: type, target: type) -> None:

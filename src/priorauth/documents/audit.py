@@ -429,6 +429,7 @@ def _audit_trail(doc: _Doc, review: dict[str, Any], decision: dict[str, Any]) ->
     if decision:
         doc.row("Authorization number", _s(decision.get("authorization_number")))
         doc.row("Decided by", _s(decision.get("decided_by")))
+        doc.row("API client", _s(decision.get("decided_by_client")))
         doc.row("Decided at", _s(decision.get("decided_at")))
         doc.row("Final recommendation", recommendation_label(decision.get("final_recommendation")))
         doc.row("Overridden", "Yes" if decision.get("was_overridden") else "No")
@@ -479,6 +480,7 @@ def _override_record(doc: _Doc, review: dict[str, Any], decision: dict[str, Any]
     doc.row("Final recommendation", recommendation_label(decision.get("final_recommendation")), bold=True)
     doc.row("Override rationale", _s(decision.get("override_rationale")))
     doc.row("Reviewer", _s(decision.get("decided_by")))
+    doc.row("API client", _s(decision.get("decided_by_client")))
     doc.row("Decided at", _s(decision.get("decided_at")))
     doc.row("Authorization number", _s(decision.get("authorization_number")))
     if _s(decision.get("final_recommendation")) == "deny":

@@ -40,6 +40,9 @@ from fpdf.fonts import SubsetMap, TTFFont
 from PIL import Image, ImageSequence
 from pypdf import PdfReader, PdfWriter
 
+from priorauth.config import IMAGE_LIMITS, ImageLimits
+from priorauth.documents.images import Budget, ImageTooLarge
+
 __all__ = [
     "DocumentError",
     "build_packet",
@@ -691,27 +694,27 @@ _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/tif":
 _IMAGE_MARGIN = 12.7
 
 
-def _image_pages(data: bytes, kind: str) -> bytes:
-    """Each image (each TIFF frame) on its own page, fit inside the margins."""
+def _image_pages(data: bytes, kind: str, limits: ImageLimits) -> bytes:
+    """Each image (each TIFF frame) on its own page, fit inside the margins. Frames are decoded one at
+    a time, each checked against the limits from its header first; Pillow reuses or frees a frame's
+    pixels when it seeks to the next, so memory is bounded by the largest frame, not their sum."""
     doc = _Doc("Attachment", _EPOCH, family=None)
     doc.set_auto_page_break(False)
+    budget = Budget(limits)
     with Image.open(io.BytesIO(data)) as img:
-        size = img.size
-        # Decode now, so a truncated file fails here and not inside fpdf2. A JPEG goes in from
-        # its bytes, which fpdf2 embeds as is; checking it at 1/8 scale is enough and quick.
-        if kind == "image/jpeg":
-            img.draft(img.mode, (max(size[0] // 8, 1), max(size[1] // 8, 1)))
-        img.load()
-        if kind == "image/tiff":
-            frames: list[Any] = [frame.copy() for frame in ImageSequence.Iterator(img)]
-        else:
-            frames = [io.BytesIO(data) if kind == "image/jpeg" else img]
-        for frame in frames:  # fpdf2 converts modes it cannot embed
-            w, h = frame.size if isinstance(frame, Image.Image) else size
+        frames = ImageSequence.Iterator(img) if kind == "image/tiff" else (img,)
+        for frame in frames:
+            budget.add(frame)
+            w, h = frame.size
+            # Decode now, so a truncated file fails here and not inside fpdf2. A JPEG goes in from
+            # its bytes, which fpdf2 embeds as is; checking it at 1/8 scale is enough and quick.
+            if kind == "image/jpeg":
+                frame.draft(frame.mode, (max(w // 8, 1), max(h // 8, 1)))
+            frame.load()
             doc.add_page(orientation="L" if w > h else "P")
             box_w, box_h = doc.w - 2 * _IMAGE_MARGIN, doc.h - 2 * _IMAGE_MARGIN
-            doc.image(frame, x=_IMAGE_MARGIN, y=_IMAGE_MARGIN, w=box_w, h=box_h,
-                      keep_aspect_ratio=True)  # fmt: skip
+            doc.image(io.BytesIO(data) if kind == "image/jpeg" else frame,  # fpdf2 converts modes it cannot embed
+                      x=_IMAGE_MARGIN, y=_IMAGE_MARGIN, w=box_w, h=box_h, keep_aspect_ratio=True)
     return doc.done()
 
 
@@ -732,9 +735,10 @@ def _text_pages(data: bytes, charset: str | None) -> bytes:
     return doc.done()
 
 
-def build_packet(parts: list[tuple[str, bytes]]) -> bytes:
+def build_packet(parts: list[tuple[str, bytes]], image_limits: ImageLimits = IMAGE_LIMITS) -> bytes:
     """Merge the parts, in order, into one PDF. Each part is (content_type, bytes): a PDF, a
-    PNG/JPEG/TIFF image (one page per image or frame) or plain text (monospace pages)."""
+    PNG/JPEG/TIFF image (one page per image or frame, within image_limits) or plain text
+    (monospace pages)."""
     if not parts:
         raise DocumentError("packet has no parts")
     writer = PdfWriter()
@@ -748,7 +752,7 @@ def build_packet(parts: list[tuple[str, bytes]]) -> bytes:
             if kind == "application/pdf":
                 pdf = data
             elif kind in ("image/png", "image/jpeg", "image/tiff"):
-                pdf = _image_pages(data, kind)
+                pdf = _image_pages(data, kind, image_limits)
             elif kind == "text/plain":
                 pdf = _text_pages(data, charset)
             else:
@@ -759,6 +763,8 @@ def build_packet(parts: list[tuple[str, bytes]]) -> bytes:
             writer.append(reader, import_outline=False)
         except DocumentError:
             raise
+        except ImageTooLarge as exc:
+            raise DocumentError(f"{label} is too large to render: {exc}") from None
         except Exception as exc:  # any parser's error: say which part, hide the library type
             raise DocumentError(f"{label} cannot be read: {exc}") from exc
     writer.add_metadata({"/Title": "Prior authorization packet", "/Producer": "priorauth"})

@@ -16,8 +16,12 @@ from priorauth.timeutil import iso, utcnow
 REVIEW_DECISION = "review.decision.recorded"
 APPROVAL_REQUESTED = "workflow.approval.requested"
 APPROVAL_RESOLVED = "workflow.approval.resolved"
+POLICY_CREATED = "workflow.policy.created"
+POLICY_UPDATED = "workflow.policy.updated"
+POLICY_DELETED = "workflow.policy.deleted"
 ENDPOINT_DISABLED = "webhook.endpoint.disabled"
-TYPES = (REVIEW_DECISION, APPROVAL_REQUESTED, APPROVAL_RESOLVED, ENDPOINT_DISABLED)
+TYPES = (REVIEW_DECISION, APPROVAL_REQUESTED, APPROVAL_RESOLVED, POLICY_CREATED, POLICY_UPDATED, POLICY_DELETED,
+         ENDPOINT_DISABLED)
 
 
 def record(session: AsyncSession, organization_id: str, type_: str, data: dict) -> OrganizationEvent:

@@ -20,7 +20,8 @@ async def upload_file(request: Request, who: Who) -> dict:
                        issues=[{"path": "file", "message": "field required"}])
     settings = request.app.state.settings
     data = await upload.read(settings.max_file_bytes + 1)
-    row = await service.upload(request.app.state.db, who, upload.filename, data, settings.max_file_bytes)
+    row = await service.upload(request.app.state.db, who, upload.filename, data, settings.max_file_bytes,
+                               settings.image_limits)
     return service.file_json(row)
 
 
@@ -34,5 +35,5 @@ async def get_file(file_id: str, request: Request, who: Who) -> dict:
 async def get_file_content(file_id: str, request: Request, who: Who) -> Response:
     async with request.app.state.db.read() as session:
         row = await service.get_file(session, who, file_id, with_content=True)
-    return Response(row.content, media_type=row.content_type,
+    return Response(row.content, media_type=service.served_type(row),
                     headers={"Content-Disposition": f'attachment; filename="{row.filename}"'})

@@ -109,10 +109,11 @@ async def _decision_of(session, request_id: str) -> ReviewDecision | None:
 
 
 def _public_decision(d: ReviewDecision) -> dict:
+    # decided_by is the reviewer's name as typed; decided_by_client the credential that recorded the decision.
     return {"authorization_number": d.authorization_number, "final_recommendation": d.final_recommendation,
-            "decided_by": d.decided_by, "decided_at": iso(d.decided_at), "was_overridden": d.was_overridden,
-            "override_rationale": d.override_rationale, "original_recommendation": d.original_recommendation,
-            "denial_reason": d.denial_reason}
+            "decided_by": d.decided_by, "decided_by_client": d.decided_by_client, "decided_at": iso(d.decided_at),
+            "was_overridden": d.was_overridden, "override_rationale": d.override_rationale,
+            "original_recommendation": d.original_recommendation, "denial_reason": d.denial_reason}
 
 
 async def _owned(session, who: Principal, request_id: str, *, lock: bool = False, response: bool = True) -> Review:
@@ -169,7 +170,7 @@ async def decide(db: Database, who: Principal, body: DecisionRequest) -> dict:
             decision = {"request_id": found.request_id,
                         "authorization_number": await _next_number(session, db, who.organization_id, decided_at),
                         "final_recommendation": final, "decided_by": body.reviewer_name,
-                        "decided_at": iso(decided_at), "was_overridden": overridden,
+                        "decided_by_client": who.client_id, "decided_at": iso(decided_at), "was_overridden": overridden,
                         "override_rationale": body.override_rationale if overridden else None,
                         "original_recommendation": original,
                         "denial_reason": body.denial_reason if final == "deny" else None,

@@ -10,6 +10,7 @@ from priorauth.auth.deps import require_role
 from priorauth.auth.service import Principal
 from priorauth.webhooks import service
 from priorauth.webhooks.schemas import EndpointCreate, EndpointPatch
+from priorauth.webhooks.urls import UrlGuard
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 Admin = Annotated[Principal, Depends(require_role("admin"))]
@@ -19,18 +20,18 @@ def _db(request: Request):
     return request.app.state.db
 
 
-def _production(request: Request) -> bool:
-    return request.app.state.settings.env == "production"
+def _guard(request: Request) -> UrlGuard:
+    return UrlGuard.of(request.app.state.settings, request.app.state.resolve)
 
 
 @router.post("/endpoints", status_code=201, summary="Subscribe an endpoint (the secret is shown once)")
 async def create_endpoint(body: EndpointCreate, request: Request, who: Admin) -> dict:
-    return await service.create_endpoint(_db(request), who, body, _production(request))
+    return await service.create_endpoint(_db(request), who, body, _guard(request))
 
 
 @router.get("/endpoints", summary="The organization's webhook endpoints")
-async def list_endpoints(request: Request, who: Admin) -> dict:
-    return await service.list_endpoints(_db(request), who)
+async def list_endpoints(request: Request, who: Admin, includeDeleted: bool = False) -> dict:
+    return await service.list_endpoints(_db(request), who, includeDeleted)
 
 
 @router.get("/endpoints/{endpoint_id}", summary="A webhook endpoint")
@@ -40,10 +41,10 @@ async def get_endpoint(endpoint_id: str, request: Request, who: Admin) -> dict:
 
 @router.patch("/endpoints/{endpoint_id}", summary="Change a webhook endpoint")
 async def update_endpoint(endpoint_id: str, body: EndpointPatch, request: Request, who: Admin) -> dict:
-    return await service.update_endpoint(_db(request), who, endpoint_id, body, _production(request))
+    return await service.update_endpoint(_db(request), who, endpoint_id, body, _guard(request))
 
 
-@router.delete("/endpoints/{endpoint_id}", status_code=204, summary="Delete a webhook endpoint")
+@router.delete("/endpoints/{endpoint_id}", status_code=204, summary="Delete a webhook endpoint (its delivery log stays)")
 async def delete_endpoint(endpoint_id: str, request: Request, who: Admin) -> Response:
     await service.delete_endpoint(_db(request), who, endpoint_id)
     return Response(status_code=204)
@@ -54,7 +55,7 @@ async def rotate_secret(endpoint_id: str, request: Request, who: Admin) -> dict:
     return await service.rotate_secret(_db(request), who, endpoint_id)
 
 
-@router.get("/endpoints/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first")
+@router.get("/endpoints/{endpoint_id}/deliveries", summary="The endpoint's deliveries, newest first (also of a deleted endpoint)")
 async def list_deliveries(
     endpoint_id: str,
     request: Request,

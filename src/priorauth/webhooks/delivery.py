@@ -43,14 +43,20 @@ from priorauth.webhooks.medication_pa import medication_pa_payload
 from priorauth.webhooks.models import WebhookDelivery, WebhookEndpoint
 from priorauth.webhooks.service import active_secrets
 from priorauth.webhooks.signing import sign
-from priorauth.webhooks.urls import UnsafeWebhookUrl, resolve_and_check
+from priorauth.webhooks.urls import UnsafeWebhookUrl, UrlGuard, resolve_and_check
 from priorauth.webhooks.wakeup import CHANNEL, announce, local_wakers
 
 log = structlog.get_logger("priorauth.webhooks")
 JITTER = 0.10
+# The delivery log's error classes for attempts that got no HTTP response. One class for refused, reset,
+# timed out, DNS failures and non-HTTP answers alike, and no latency: an organization admin must not be
+# able to tell a closed port from a filtered or open one (port scanning through the log).
+UNREACHABLE = "unreachable"
+UNSAFE_URL = "unsafe_url"  # the guard refused the URL or the address its host resolved to
+INTERNAL_ERROR = "internal_error"  # a bug in the engine; retried like a failure
 MAX_POOLS = 256  # endpoints with an open connection pool, per delivery loop
 
-_ENABLED = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))
+_ENABLED = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))  # a deleted endpoint is disabled too
 
 
 def subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
@@ -152,13 +158,15 @@ class Claimed:
     secrets: list[str]
     endpoint_id: str
     lease_until: datetime | None = None
+    attempts_at_round_start: int = 0
 
 
 @dataclass
 class Outcome:
     status_code: int | None
     error: str | None
-    latency_ms: int
+    latency_ms: int | None
+    detail: str | None = None  # the exception type, for the server log only (never the delivery log)
 
     @property
     def ok(self) -> bool:
@@ -172,7 +180,7 @@ class Deliverer:
     def __init__(self, db: Database, settings: Settings, *, resolve=resolve_and_check):
         self.db = db
         self.settings = settings
-        self._resolve = resolve  # resolve_and_check, or a stand-in for DNS in tests
+        self.guard = UrlGuard.of(settings, resolve)  # resolve: resolve_and_check, or a DNS stand-in in tests
         self._clients: dict[str, httpx.AsyncClient] = {}  # endpoint id -> its connection pool
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # set when deliveries may have become due
@@ -226,7 +234,7 @@ class Deliverer:
                 update(WebhookDelivery).where(WebhookDelivery.id.in_(ids.scalar_subquery()))
                 .values(next_attempt_at=lease_until)
                 .returning(WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.payload,
-                           WebhookDelivery.endpoint_id)
+                           WebhookDelivery.endpoint_id, WebhookDelivery.attempts_at_round_start)
             )).all()
             if not rows:
                 return []
@@ -236,7 +244,8 @@ class Deliverer:
         for row in rows:
             endpoint = endpoints[row.endpoint_id]
             claimed.append(Claimed(row.id, row.attempts, row.payload, endpoint.url, endpoint.signing,
-                                   active_secrets(endpoint, now), endpoint.id, lease_until))
+                                   active_secrets(endpoint, now), endpoint.id, lease_until,
+                                   row.attempts_at_round_start))
         return claimed
 
     async def send(self, item: Claimed) -> Outcome:
@@ -253,27 +262,23 @@ class Deliverer:
             url, extensions = await self._target(item.url, headers)
             response = await self._client(item.endpoint_id).post(url, content=body, headers=headers,
                                                                   extensions=extensions)
-        except httpx.TimeoutException:
-            return Outcome(None, "timeout", elapsed())
-        except httpx.ConnectError:
-            return Outcome(None, "connect_error", elapsed())
         except UnsafeWebhookUrl:
-            return Outcome(None, "unsafe_url", elapsed())
-        except httpx.HTTPError:
-            return Outcome(None, "request_error", elapsed())
-        except OSError:
-            return Outcome(None, "dns_error", elapsed())
+            return Outcome(None, UNSAFE_URL, None)
+        except (httpx.HTTPError, OSError) as exc:  # no HTTP response (OSError: DNS)
+            return Outcome(None, UNREACHABLE, None, type(exc).__name__)
         code = response.status_code
         return Outcome(code, None if 200 <= code < 300 else f"http_{code}", elapsed())
 
     async def _target(self, url: str, headers: dict[str, str]) -> tuple[str, dict]:
-        """In production, resolve once, refuse non-public addresses, and connect to the checked address."""
-        if self.settings.env != "production":
+        """The URL to POST to. The stored URL is checked again (it may predate the guard or a change of
+        settings); with the guard on, its host is resolved once and the connection goes to a checked
+        address, never to a second lookup (DNS rebinding). With PRIORAUTH_WEBHOOK_ALLOW_PRIVATE: as is."""
+        self.guard.check(url)
+        addresses = await asyncio.to_thread(self.guard.addresses, url)
+        if addresses is None:
             return url, {}
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         host = parts.hostname or ""
-        addresses = await asyncio.to_thread(self._resolve, host, port, production=True)
         address = addresses[0]
         netloc = (f"[{address}]" if ":" in address else address) + (f":{parts.port}" if parts.port else "")
         headers["host"] = parts.netloc
@@ -285,7 +290,7 @@ class Deliverer:
         status, next_attempt_at = "pending", item.lease_until
         if outcome.ok:
             status = "delivered"
-        elif (wait := retry_wait(self.settings.retry_schedule, attempts)) is None:
+        elif (wait := retry_wait(self.settings.retry_schedule, attempts - item.attempts_at_round_start)) is None:
             status = "failed"
         else:
             next_attempt_at = now + timedelta(seconds=wait)
@@ -341,10 +346,10 @@ class Deliverer:
             outcome = await self.send(item)
         except Exception as exc:  # noqa: BLE001 (a bug must not strand the delivery: it is retried like a failure)
             log.error("webhook_send_crashed", delivery=item.delivery_id, error_type=type(exc).__name__)
-            outcome = Outcome(None, "internal_error", 0)
+            outcome = Outcome(None, INTERNAL_ERROR, None)
         if not outcome.ok:
             log.info("webhook_attempt_failed", delivery=item.delivery_id, endpoint=item.endpoint_id,
-                     error=outcome.error, attempts=item.attempts + 1)
+                     error=outcome.error, error_type=outcome.detail, attempts=item.attempts + 1)
         self._finished.append((item, outcome))
         self._finished_ready.set()
 

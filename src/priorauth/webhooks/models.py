@@ -33,6 +33,8 @@ class WebhookEndpoint(Base):
     disabled_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Soft delete: the row (and its delivery log) stays, disabled; the API hides it but the log.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_webhook_endpoints_org_id", "organization_id", "id"),)
 
@@ -48,10 +50,12 @@ class WebhookDelivery(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     payload: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
-    attempts: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)  # every attempt, over all rounds
+    # A redelivery starts a new round of the retry schedule: the round's attempts are those after this.
+    attempts_at_round_start: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    # A short code ("timeout", "http_500", "connect_error"), never a response body (it may quote PHI).
+    # A coarse class ("unreachable", "http_500", "unsafe_url"), never a response body (it may quote PHI).
     last_error: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

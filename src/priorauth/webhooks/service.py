@@ -5,9 +5,10 @@ Signing secrets are stored (they are needed to sign) and returned only by creati
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import select, update
 
 from priorauth.auth.service import Principal
 from priorauth.db import Database
@@ -18,16 +19,20 @@ from priorauth.timeutil import iso, utcnow
 from priorauth.webhooks.models import WebhookDelivery, WebhookEndpoint
 from priorauth.webhooks.schemas import EndpointCreate, EndpointPatch
 from priorauth.webhooks.signing import new_secret
-from priorauth.webhooks.urls import UnsafeWebhookUrl, check_url
+from priorauth.webhooks.urls import UnsafeWebhookUrl, UrlGuard
 from priorauth.webhooks.wakeup import announce
 
 ROTATION_OVERLAP = timedelta(hours=24)
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
+ENDPOINT_DELETED = "endpoint_deleted"  # the error of deliveries still pending when their endpoint was deleted
 
 
-def _checked_url(url: str, production: bool) -> str:
+async def _checked_url(url: str, guard: UrlGuard) -> str:
+    """The normalized URL, refused (422) if the guard forbids it or its host resolves to a forbidden address.
+    A name that does not resolve (yet) is accepted: every delivery resolves and checks it again."""
     try:
-        return check_url(url, production=production)
+        url = guard.check(url)
+        await asyncio.to_thread(guard.addresses, url)
     except UnsafeWebhookUrl as exc:
         raise ApiError(
             422,
@@ -35,6 +40,9 @@ def _checked_url(url: str, production: bool) -> str:
             f"The webhook URL is not allowed: {exc.reason}",
             issues=[{"path": "url", "message": exc.reason, "type": "unsafe_url"}],
         ) from None
+    except OSError:
+        pass
+    return url
 
 
 def _event_types(types: list[str]) -> list[str]:
@@ -55,6 +63,7 @@ def endpoint_view(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
         "failingSince": iso(endpoint.failing_since),
         "createdAt": iso(endpoint.created_at),
         "updatedAt": iso(endpoint.updated_at),
+        "deletedAt": iso(endpoint.deleted_at),
     }
     if secret is not None:
         body["secret"] = secret
@@ -92,11 +101,15 @@ def _secret_entry(secret: str, now: datetime) -> dict:
     return {"secret": secret, "created_at": iso(now), "expires_at": None}
 
 
-async def _endpoint(session, who: Principal, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint:
+async def _endpoint(session, who: Principal, endpoint_id: str, *, lock: bool = False,
+                    deleted: bool = False) -> WebhookEndpoint:
+    """The organization's endpoint; a deleted one only with `deleted` (its delivery log stays readable)."""
     query = select(WebhookEndpoint).where(
         WebhookEndpoint.id == endpoint_id,
         WebhookEndpoint.organization_id == who.organization_id,
     )
+    if not deleted:
+        query = query.where(WebhookEndpoint.deleted_at.is_(None))
     if lock:
         query = query.with_for_update()
     found = (await session.execute(query)).scalar_one_or_none()
@@ -105,8 +118,8 @@ async def _endpoint(session, who: Principal, endpoint_id: str, *, lock: bool = F
     return found
 
 
-async def create_endpoint(db: Database, who: Principal, body: EndpointCreate, production: bool) -> dict:
-    url = _checked_url(body.url, production)
+async def create_endpoint(db: Database, who: Principal, body: EndpointCreate, guard: UrlGuard) -> dict:
+    url = await _checked_url(body.url, guard)
     now = utcnow()
     secret = new_secret()
     endpoint = WebhookEndpoint(
@@ -127,15 +140,12 @@ async def create_endpoint(db: Database, who: Principal, body: EndpointCreate, pr
     return endpoint_view(endpoint, secret)
 
 
-async def list_endpoints(db: Database, who: Principal) -> dict:
+async def list_endpoints(db: Database, who: Principal, include_deleted: bool = False) -> dict:
+    query = select(WebhookEndpoint).where(WebhookEndpoint.organization_id == who.organization_id)
+    if not include_deleted:
+        query = query.where(WebhookEndpoint.deleted_at.is_(None))
     async with db.read() as session:
-        rows = (
-            await session.execute(
-                select(WebhookEndpoint)
-                .where(WebhookEndpoint.organization_id == who.organization_id)
-                .order_by(WebhookEndpoint.id)
-            )
-        ).scalars().all()
+        rows = (await session.execute(query.order_by(WebhookEndpoint.id))).scalars().all()
     return {"object": "list", "data": [endpoint_view(e) for e in rows]}
 
 
@@ -145,14 +155,14 @@ async def get_endpoint(db: Database, who: Principal, endpoint_id: str) -> dict:
 
 
 async def update_endpoint(
-    db: Database, who: Principal, endpoint_id: str, body: EndpointPatch, production: bool
+    db: Database, who: Principal, endpoint_id: str, body: EndpointPatch, guard: UrlGuard
 ) -> dict:
     changes = body.model_dump(exclude_unset=True)
     for name in ("url", "eventTypes", "format", "signing", "enabled"):
         if name in changes and changes[name] is None:
             raise ApiError(422, "validation_failed", f"{name} cannot be null",
                            issues=[{"path": name, "message": "must not be null", "type": "null"}])
-    url = _checked_url(body.url, production) if "url" in changes else None
+    url = await _checked_url(body.url, guard) if "url" in changes else None
     async with db.write() as session:
         endpoint = await _endpoint(session, who, endpoint_id, lock=True)
         if url is not None:
@@ -175,10 +185,16 @@ async def update_endpoint(
 
 
 async def delete_endpoint(db: Database, who: Principal, endpoint_id: str) -> None:
+    """Soft delete: the endpoint and its delivery log stay. Disabled, it gets no new deliveries and none
+    is sent (fan-out and the delivery loop take enabled endpoints only); pending ones end `failed`."""
+    now = utcnow()
     async with db.write() as session:
         endpoint = await _endpoint(session, who, endpoint_id, lock=True)
-        await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
-        await session.delete(endpoint)
+        endpoint.deleted_at, endpoint.enabled, endpoint.updated_at = now, False, now
+        # An attempt in flight is not recorded: the outcome of a send is written only while still pending.
+        await session.execute(update(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "pending",
+        ).values(status="failed", last_error=ENDPOINT_DELETED, last_status_code=None, last_latency_ms=None))
 
 
 async def rotate_secret(db: Database, who: Principal, endpoint_id: str) -> dict:
@@ -209,7 +225,8 @@ async def send_test(db: Database, who: Principal, endpoint_id: str) -> dict:
 
 
 async def redeliver(db: Database, who: Principal, endpoint_id: str, delivery_id: str) -> dict:
-    """Send a delivery again, now: back to pending with a fresh retry schedule."""
+    """Send a delivery again, now: back to pending with a new round of the retry schedule. `attempts`
+    keeps counting (the history stays); the round's attempts are those after `attempts_at_round_start`."""
     async with db.write() as session:
         await _endpoint(session, who, endpoint_id)
         query = select(WebhookDelivery).where(
@@ -222,7 +239,7 @@ async def redeliver(db: Database, who: Principal, endpoint_id: str, delivery_id:
         delivery = (await session.execute(query)).scalar_one_or_none()
         if delivery is None:
             raise not_found("webhook delivery", delivery_id)
-        delivery.status, delivery.attempts = "pending", 0
+        delivery.status, delivery.attempts_at_round_start = "pending", delivery.attempts
         delivery.next_attempt_at, delivery.delivered_at = utcnow(), None
         await announce(session)
     return delivery_view(delivery)
@@ -241,7 +258,7 @@ async def list_deliveries(
     if cursor:
         query = query.where(WebhookDelivery.id < decode_cursor(cursor, prefix="dlv_"))
     async with db.read() as session:
-        await _endpoint(session, who, endpoint_id)
+        await _endpoint(session, who, endpoint_id, deleted=True)
         rows = (
             await session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1))
         ).scalars().all()

@@ -1,14 +1,22 @@
 """The webhook URL guard: which URLs a subscription may name, and (after DNS) which addresses we may reach.
 
-`check_url` is pure and runs when a subscription is saved. In production it refuses URLs that point
-at the engine's own network (SSRF). A public name can still resolve to a private address, so the
-delivery worker calls `resolve_and_check` (the one function here that does I/O) before each
-connection and connects to an address it returned.
+The guard is always on (SSRF): a URL must not point at the engine's own network (loopback, private,
+link-local or otherwise non-public addresses, local names such as `localhost` or
+`metadata.google.internal`). Only `allow_private` (the setting PRIORAUTH_WEBHOOK_ALLOW_PRIVATE) turns
+it off, for receivers on the developer's machine or an intranet. Separately, `https_only`
+(PRIORAUTH_ENV=production) refuses plain http.
+
+`check_url` is pure and runs when a subscription is saved and before each delivery. A public name can
+still resolve to a private address, so `resolve_and_check` (the one function here that does I/O)
+resolves it and checks every address; the delivery worker then connects to an address it returned.
+`UrlGuard` bundles the two with one configuration's rules.
 """
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 MAX_URL_LENGTH = 2048
@@ -29,12 +37,13 @@ class UnsafeWebhookUrl(ValueError):
         self.reason = reason
 
 
-def check_url(url: str, *, production: bool) -> str:
+def check_url(url: str, *, allow_private: bool = False, https_only: bool = False) -> str:
     """The normalized URL if it is an acceptable webhook target; UnsafeWebhookUrl otherwise.
 
     Always: http(s) only, a host, no credentials, at most 2048 characters, no whitespace or
-    control characters. In production also: https only, and the host must not be a forbidden
-    name or an IP literal in a non-public range (any IPv4 spelling: `2130706433`, `0x7f.1`, ...).
+    control characters. Unless `allow_private`: the host must not be a forbidden name or an IP
+    literal in a non-public range (any IPv4 spelling: `2130706433`, `0x7f.1`, ...). With
+    `https_only`: https only.
     Normalized: scheme and host lower-case, IP hosts in canonical form, default port and fragment
     dropped, empty path becomes `/`.
     """
@@ -42,19 +51,19 @@ def check_url(url: str, *, production: bool) -> str:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise UnsafeWebhookUrl("URL scheme must be http or https")
-    if production and scheme != "https":
+    if https_only and scheme != "https":
         raise UnsafeWebhookUrl("URL scheme must be https in production")
     if "@" in parts.netloc:
         raise UnsafeWebhookUrl("URL must not contain credentials")
     host = _canonical_host(parts.hostname or "")
     port = _port(parts)
-    if production:
+    if not allow_private:
         check_host(host)
     return _rebuild(scheme, host, port, parts)
 
 
 def check_host(host: str) -> None:
-    """Refuse (UnsafeWebhookUrl) a host name or IP literal that production must not reach."""
+    """Refuse (UnsafeWebhookUrl) a host name or IP literal of the engine's own network."""
     name = host.lower().rstrip(".")
     if name in FORBIDDEN_NAMES or name.endswith(FORBIDDEN_SUFFIXES):
         raise UnsafeWebhookUrl(f"host {host!r} is a local or internal name")
@@ -65,23 +74,48 @@ def check_host(host: str) -> None:
             raise UnsafeWebhookUrl(f"host {host!r} is a {reason} address")
 
 
-def resolve_and_check(host: str, port: int, *, production: bool, getaddrinfo=socket.getaddrinfo) -> list[str]:
+def resolve_and_check(host: str, port: int, *, allow_private: bool = False,
+                      getaddrinfo=socket.getaddrinfo) -> list[str]:
     """Resolve `host` (blocking; run it in a thread from async code) and return its addresses.
 
-    In production, raise UnsafeWebhookUrl if the name is forbidden or if ANY address is in a
-    non-public range: a name with one private address could be made to reach it. The caller
+    Unless `allow_private`, raise UnsafeWebhookUrl if the name is forbidden or if ANY address is
+    in a non-public range: a name with one private address could be made to reach it. The caller
     should connect to one of the returned addresses, not resolve again (DNS rebinding).
     A DNS failure raises OSError (socket.gaierror): transient, the delivery can be retried.
     """
-    if production:
+    if not allow_private:
         check_host(host)
     addresses = _resolve(host, port, getaddrinfo)
-    if production:
+    if not allow_private:
         for text in addresses:
             reason = forbidden_address_reason(ipaddress.ip_address(text))
             if reason:
                 raise UnsafeWebhookUrl(f"host {host!r} resolves to a {reason} address ({text})")
     return addresses
+
+
+@dataclass(frozen=True)
+class UrlGuard:
+    """The webhook URL rules of one configuration, and the DNS they resolve with (a stand-in in tests)."""
+
+    allow_private: bool = False  # PRIORAUTH_WEBHOOK_ALLOW_PRIVATE: the SSRF guard is off
+    https_only: bool = False  # PRIORAUTH_ENV=production
+    resolve: Callable[[str, int], list[str]] = resolve_and_check
+
+    @classmethod
+    def of(cls, settings, resolve: Callable[[str, int], list[str]] = resolve_and_check) -> UrlGuard:
+        return cls(settings.webhook_allow_private, settings.env == "production", resolve)
+
+    def check(self, url: str) -> str:
+        return check_url(url, allow_private=self.allow_private, https_only=self.https_only)
+
+    def addresses(self, url: str) -> list[str] | None:
+        """Blocking: the checked addresses of a checked URL's host, to connect to; None when the guard is
+        off (connect to the URL as it is). UnsafeWebhookUrl for a forbidden address, OSError for DNS."""
+        if self.allow_private:
+            return None
+        parts = urlsplit(url)
+        return self.resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
 
 
 def _resolve(host: str, port: int, getaddrinfo) -> list[str]:

@@ -14,6 +14,7 @@ from priorauth.workflows.schemas import CompleteRequest, GateRequest, RejectRequ
 
 router = APIRouter(prefix="/api/v1", tags=["workflows"])
 Reviewer = Annotated[Principal, Depends(require_role("reviewer"))]
+Admin = Annotated[Principal, Depends(require_role("admin"))]  # policies: an agent must not edit its own gate
 UserId = Annotated[str | None, Header(alias="X-User-ID", max_length=200)]
 Severity = Literal["low", "medium", "high", "critical"]
 StepId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -112,8 +113,8 @@ async def audit(workflow_id: str, request: Request, who: Who) -> dict:
 PolicyBody = Annotated[dict[str, Any], Body()]
 
 
-@router.post("/policies", status_code=201, summary="Create a policy")
-async def create_policy(body: PolicyBody, request: Request, who: Who) -> dict:
+@router.post("/policies", status_code=201, summary="Create a policy (admin)")
+async def create_policy(body: PolicyBody, request: Request, who: Admin) -> dict:
     return await service.create_policy(_db(request), who, body)
 
 
@@ -127,12 +128,17 @@ async def get_policy(policy_id: str, request: Request, who: Who) -> dict:
     return await service.get_policy(_db(request), who, policy_id)
 
 
-@router.put("/policies/{policy_id}", summary="Replace a policy")
-async def update_policy(policy_id: str, body: PolicyBody, request: Request, who: Who) -> dict:
+@router.get("/policies/{policy_id}/audit", summary="Every change of a policy, with each version's body")
+async def policy_audit(policy_id: str, request: Request, who: Who) -> dict:
+    return await service.policy_audit(_db(request), who, policy_id)
+
+
+@router.put("/policies/{policy_id}", summary="Replace a policy (admin)")
+async def update_policy(policy_id: str, body: PolicyBody, request: Request, who: Admin) -> dict:
     return await service.update_policy(_db(request), who, policy_id, body)
 
 
-@router.delete("/policies/{policy_id}", status_code=204, summary="Delete a policy")
-async def delete_policy(policy_id: str, request: Request, who: Who) -> Response:
+@router.delete("/policies/{policy_id}", status_code=204, summary="Delete a policy (admin)")
+async def delete_policy(policy_id: str, request: Request, who: Admin) -> Response:
     await service.delete_policy(_db(request), who, policy_id)
     return Response(status_code=204)

@@ -46,6 +46,9 @@ class WorkflowStep(Base):
     decision_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     policy_ids: Mapped[list] = mapped_column(JSONType)
+    # What the decision was made under: {policy_id: version} of the matched policies, and the policy set.
+    policy_versions: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
+    policy_set_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
     approval_id: Mapped[str | None] = mapped_column(String(80), nullable=True)  # the current hold, if any
     approval_status: Mapped[str | None] = mapped_column(String(16), nullable=True)  # pending|approved|rejected
@@ -69,9 +72,11 @@ class WorkflowApproval(Base):
     severity: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     policy_ids: Mapped[list] = mapped_column(JSONType)
+    policy_versions: Mapped[dict | None] = mapped_column(JSONType, nullable=True)  # {policy_id: version}
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # X-User-ID: the person, as named
+    decided_by_client: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the credential used
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     expired: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -89,7 +94,8 @@ class WorkflowAuditEntry(Base):
     workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"))
     step_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     event: Mapped[str] = mapped_column(String(40))
-    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)  # a reviewer's X-User-ID, or a client id
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the authenticated API client
     data: Mapped[dict] = mapped_column(JSONType)  # PHI-shaped values redacted unless a policy keeps them
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -103,10 +109,29 @@ class WorkflowPolicy(Base):
     name: Mapped[str] = mapped_column(String(200))
     body: Mapped[dict] = mapped_column(JSONType)  # the validated policy as the client sent it
     enabled: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(Integer)  # 1 when created, +1 with every PUT
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+
+class WorkflowPolicyAuditEntry(Base):
+    """Append-only: every create, update and delete of a policy, with the body of the version it made."""
+
+    __tablename__ = "workflow_policy_audit"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    policy_id: Mapped[str] = mapped_column(String(64))  # no foreign key: the trail outlives a deleted policy
+    event: Mapped[str] = mapped_column(String(16))  # created | updated | deleted
+    version: Mapped[int] = mapped_column(Integer)  # the policy's version after the change (deleted: the last)
+    policy_set_version: Mapped[int] = mapped_column(Integer)  # the organization's, after the change
+    # The admin client that made the change (None: a policy older than versions, recorded by the migration).
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    body: Mapped[dict | None] = mapped_column(JSONType, nullable=True)  # the policy as of `version`; None: deleted
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_workflow_policy_audit_policy", "organization_id", "policy_id", "id"),)
 
 
 class WorkflowPolicyVersion(Base):

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 OPERATORS = ("equals", "not_equals", "greater_than", "less_than", "contains", "regex", "in")
 ACTION_TYPES = ("block", "require_approval", "redact", "log", "warn")
@@ -30,7 +31,7 @@ STEP_FIELDS = ("prior_completion_status", "first_attempt_age_seconds", "gate_cou
 WORKFLOW_FIELDS = ("workflow_name", "source", "trace_id")
 POLICY_KEYS = ("name", "description", "type", "category", "priority", "enabled", "conditions", "actions")
 # What a client echoes back when it does GET, edit, PUT: accepted and ignored (the URL names the policy).
-READ_ONLY_KEYS = ("policy_id", "created_at", "updated_at")
+READ_ONLY_KEYS = ("policy_id", "version", "created_at", "updated_at")
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
@@ -38,6 +39,9 @@ MAX_CATEGORY = 100
 MAX_PRIORITY = 10_000
 MAX_REASON = 2000
 MAX_REGEX = 500
+# A `regex` condition searches strings of at most this many characters. A longer one is not searched and
+# counts as a match, so padding a value can never slip it past a block or approval policy (fail closed).
+MAX_REGEX_INPUT = 10_000
 MAX_FIELD = 500
 MAX_SEGMENTS = 32
 MAX_CONDITIONS = 100
@@ -50,10 +54,11 @@ MAX_VALUE_DEPTH = 32
 class PolicyError(ValueError):
     """An invalid policy body; `field` is the path of the offending part, e.g. `conditions[0].operator`."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, policy_id: str | None = None) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.policy_id = policy_id  # set by compile_policies: which stored policy failed
 
 
 # ---------------------------------------------------------------- validation
@@ -285,91 +290,30 @@ def _json_copy(value: Any, where: str) -> Any:
     return copy.deepcopy(value)  # depth is bounded above, so the recursive copy is safe
 
 
-# ---------------------------------------------------------------- regex safety
+# ---------------------------------------------------------------- regular expressions
 
-# Python's own quantifier syntax: *, +, ?, {m}, {m,}, {,n}, {m,n}, {,}; `{}` and `{x}` are literals.
-_QUANTIFIER = re.compile(r"[*+?]|\{\d*,\d*\}|\{\d+\}")
+# RE2 matches in time linear in the input, whatever the pattern (Python's backtracking `re` took a minute
+# on `a*a*a*a*a*a*b` against 100 characters). Errors are raised, never logged: a pattern is policy text.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_RE2_SYNTAX = ("RE2 syntax, which matches in linear time: no backreferences (\\1, (?P=name)), no lookaround "
+               "((?=…), (?!…), (?<=…), (?<!…)), no atomic groups or possessive quantifiers")
 
 
-def _compile_regex(pattern: Any, where: str) -> re.Pattern[str]:
+def _compile_regex(pattern: Any, where: str) -> Any:
+    """The compiled RE2 pattern, or PolicyError naming the field and saying what RE2 refused."""
     if not isinstance(pattern, str):
         raise PolicyError(where, "must be a string for regex")
     if len(pattern) > MAX_REGEX:
         raise PolicyError(where, f"must be at most {MAX_REGEX} characters")
     try:
-        compiled = re.compile(pattern)
-    except (re.error, OverflowError, RecursionError) as error:
-        raise PolicyError(where, f"is not a valid regular expression: {error}") from None
-    if _has_nested_repeat(pattern):
-        raise PolicyError(where, "must not repeat a group that itself holds a quantifier or an alternation, "
-                                 "e.g. (a+)+ or (a|ab)* (catastrophic backtracking)")
-    return compiled
-
-
-def _has_nested_repeat(pattern: str) -> bool:
-    """True when a repeated group (`(…)*`, `(…)+`, `(…){2,}`) holds any quantifier or a `|`.
-
-    Those are the shapes that make a backtracking engine take exponential time (`(a+)+$`, `(a|ab)*$`).
-    A scan of the text is enough: escapes and character classes are skipped, `(?#…)` comments too.
-    It does not catch polynomial cases such as `\\d+\\d+\\d+x`, which stay bounded by the input size.
-    """
-    holds_risk = [False]  # one flag per open group: does it hold a quantifier or an alternation?
-    previous_group_risky = False  # the atom just before the cursor is a group holding one
-    index, length = 0, len(pattern)
-    while index < length:
-        char = pattern[index]
-        quantifier = _QUANTIFIER.match(pattern, index)
-        if char == "\\":
-            index += 2
-        elif char == "[":
-            index = _class_end(pattern, index)
-        elif pattern.startswith("(?#", index):
-            index = pattern.find(")", index) + 1 or length
-        elif char == "(":
-            holds_risk.append(False)
-            index += 2 if pattern.startswith("(?", index) else 1  # the `?` of `(?:` is not a quantifier
-        elif char == ")" and len(holds_risk) > 1:
-            inner = holds_risk.pop()
-            holds_risk[-1] = holds_risk[-1] or inner
-            previous_group_risky = inner
-            index += 1
-            continue
-        elif char == "|":
-            holds_risk[-1] = True
-            index += 1
-        elif quantifier:
-            if previous_group_risky and _repeats(quantifier.group()):
-                return True
-            holds_risk[-1] = True
-            index = quantifier.end()
-            index += 1 if index < length and pattern[index] in "?+" else 0  # lazy or possessive suffix
-        else:
-            index += 1
-        previous_group_risky = False
-    return False
-
-
-def _class_end(pattern: str, start: int) -> int:
-    """The index just past the character class opening at `start` (a leading `]` or `^]` is literal)."""
-    index = start + 1
-    if pattern.startswith("^", index):
-        index += 1
-    if pattern.startswith("]", index):
-        index += 1
-    while index < len(pattern) and pattern[index] != "]":
-        index += 2 if pattern[index] == "\\" else 1
-    return index + 1
-
-
-def _repeats(quantifier: str) -> bool:
-    """Whether a quantifier can match its atom more than once (`?` and `{1}` cannot)."""
-    if quantifier in ("*", "+"):
-        return True
-    if quantifier == "?":
-        return False
-    bounds = quantifier[1:-1].split(",")
-    upper = bounds[-1]
-    return upper == "" or int(upper) > 1
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except UnicodeError:
+        raise PolicyError(where, "must be valid Unicode (no lone surrogates)") from None
+    except re2.error as error:
+        detail = error.args[0] if error.args else ""
+        detail = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+        raise PolicyError(where, f"is not a valid regular expression ({detail}); policies use {_RE2_SYNTAX}") from None
 
 
 # ---------------------------------------------------------------- compiling
@@ -428,7 +372,9 @@ def compile_policies(policies: Iterable[dict[str, Any]]) -> Compiled:
         try:
             compiled_policy = _compile_one(stored, seen_ids)
         except PolicyError as error:
-            raise PolicyError(f"policies[{index}].{error.field}", error.message) from None
+            policy_id = stored.get("policy_id") if isinstance(stored, dict) else None
+            raise PolicyError(f"policies[{index}].{error.field}", error.message,
+                              policy_id if isinstance(policy_id, str) else None) from None
         if compiled_policy is not None:
             compiled.append(compiled_policy)
     compiled.sort(key=lambda policy: (-policy.priority, policy.policy_id))
@@ -519,9 +465,25 @@ def _predicate(operator: str, expected: Any) -> Check:
     if operator == "contains":
         return _contains(expected)
     if operator == "regex":
-        search = re.compile(expected).search
-        return lambda value: isinstance(value, str) and search(value) is not None
+        return _regex(expected)
     return _in(expected)
+
+
+def _regex(pattern: str) -> Check:
+    """RE2 search of a string, compiled here once; a string beyond MAX_REGEX_INPUT counts as a match."""
+    search = _compile_regex(pattern, "value").search
+
+    def matches(value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        if len(value) > MAX_REGEX_INPUT:
+            return True
+        try:
+            return search(value) is not None
+        except UnicodeError:  # a lone surrogate (refused at the HTTP boundary): fail closed, never raise
+            return True
+
+    return matches
 
 
 def _equals(expected: Any) -> Check:

@@ -3,9 +3,13 @@
 Every call that changes a step locks its row (`FOR UPDATE` on PostgreSQL; SQLite's single writer
 serialises) so that concurrent gates count exactly and see one memoized decision. A refused
 idempotency key is written to the audit log in its own committed transaction before the 409.
+
+A human's hold outranks the policies: once a step waits for an approval or was rejected, no policy
+change (disable, edit, delete) releases it; only a reviewer's decision or the expiry does.
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +29,7 @@ from priorauth.workflows.models import (
     WorkflowApproval,
     WorkflowAuditEntry,
     WorkflowPolicy,
+    WorkflowPolicyAuditEntry,
     WorkflowPolicyVersion,
     WorkflowStep,
 )
@@ -129,20 +134,23 @@ async def transition(db: Database, who: Principal, workflow_id: str, action: str
         now = utcnow()
         wf.status, wf.status_reason, wf.updated_at = target, reason, now
         if action == "resume":
-            # A rejected hold ends with the rejection; the resumed workflow asks afresh (a new hold, `#n`).
+            # The rejection stands: the next gate of a rejected step, idempotent or not, asks for a new hold
+            # (`#n`) whatever the policies say by then (see _hold).
             await session.execute(update(WorkflowStep).where(
-                WorkflowStep.workflow_id == wf.id, WorkflowStep.approval_status == "rejected").values(
-                decision=None, approval_id=None, approval_status=None))
-        _audit(session, wf, None, f"workflow_{action}", who.client_id, {"status": target, "reason": reason})
+                WorkflowStep.workflow_id == wf.id, WorkflowStep.approval_status == "rejected").values(decision=None))
+        _audit(session, wf, None, f"workflow_{action}", who.client_id, {"status": target, "reason": reason},
+               client_id=who.client_id)
     return workflow_view(wf)
 
 
 # ---- audit --------------------------------------------------------------------------------------------------------
 
 def _audit(session, wf: Workflow, step_id: str | None, event: str, actor: str | None, data: dict,
-           keep_phi: bool = False) -> None:
+           keep_phi: bool = False, *, client_id: str | None) -> None:
+    """`actor` names who acted (a reviewer's X-User-ID, a client id, the expiry); `client_id` is the
+    credential the request authenticated with (None for the expiry sweep)."""
     session.add(WorkflowAuditEntry(id=new_id("aud"), organization_id=wf.organization_id, workflow_id=wf.id,
-                                   step_id=step_id, event=event, actor=actor,
+                                   step_id=step_id, event=event, actor=actor, client_id=client_id,
                                    data=data if keep_phi else redact(data), created_at=utcnow()))
 
 
@@ -152,17 +160,30 @@ async def audit_log(db: Database, who: Principal, workflow_id: str) -> dict:
         entries = (await session.execute(select(WorkflowAuditEntry).where(WorkflowAuditEntry.workflow_id == wf.id)
                                          .order_by(WorkflowAuditEntry.id))).scalars().all()
     return {"workflow_id": wf.id, "entries": [
-        {"id": e.id, "step_id": e.step_id, "event": e.event, "actor": e.actor, "data": e.data,
-         "created_at": iso(e.created_at)} for e in entries]}
+        {"id": e.id, "step_id": e.step_id, "event": e.event, "actor": e.actor, "client_id": e.client_id,
+         "data": e.data, "created_at": iso(e.created_at)} for e in entries]}
 
 
 # ---- policies -----------------------------------------------------------------------------------------------------
 
-_compiled: dict[str, tuple[int, object]] = {}  # organization -> (version, compiled policies), per process
+
+@dataclass(frozen=True)
+class PolicySet:
+    """An organization's enabled policies at one policy-set version, compiled, with each policy's version."""
+
+    version: int
+    compiled: rules.Compiled
+    versions: dict[str, int]
+
+
+_compiled: dict[str, PolicySet] = {}  # organization -> its policy set, per process
+POLICY_EVENTS = {"created": org_events.POLICY_CREATED, "updated": org_events.POLICY_UPDATED,
+                 "deleted": org_events.POLICY_DELETED}
 
 
 def _policy_view(p: WorkflowPolicy) -> dict:
-    return {"policy_id": p.id, **p.body, "created_at": iso(p.created_at), "updated_at": iso(p.updated_at)}
+    return {"policy_id": p.id, **p.body, "version": p.version, "created_at": iso(p.created_at),
+            "updated_at": iso(p.updated_at)}
 
 
 def _validated(body: dict) -> dict:
@@ -176,13 +197,25 @@ def _validated(body: dict) -> dict:
         raise CodedError(400, "INVALID_POLICY", exc.message, field=exc.field) from None
 
 
-async def _bump_version(session, db: Database, organization_id: str) -> None:
-    await db.increment(session, WorkflowPolicyVersion.__table__, {"organization_id": organization_id}, "version")
+async def _changed(session, db: Database, who: Principal, row: WorkflowPolicy, event: str) -> None:
+    """Every policy change, in its own transaction: the set version moves (so every process recompiles), an
+    audit entry keeps the body of the policy's new version, and an organization event says so (ids only)."""
+    set_version = await db.increment(session, WorkflowPolicyVersion.__table__,
+                                     {"organization_id": who.organization_id}, "version")
+    deleted = event == "deleted"
+    session.add(WorkflowPolicyAuditEntry(
+        id=new_id("aud"), organization_id=who.organization_id, policy_id=row.id, event=event, version=row.version,
+        policy_set_version=set_version, client_id=who.client_id, body=None if deleted else row.body,
+        created_at=utcnow()))
+    data = {"policyId": row.id, "version": row.version, "clientId": who.client_id}
+    org_events.record(session, who.organization_id, POLICY_EVENTS[event],
+                      data if deleted else data | {"enabled": row.enabled})
 
 
-async def _policy(session, who: Principal, policy_id: str) -> WorkflowPolicy:
-    found = (await session.execute(select(WorkflowPolicy).where(
-        WorkflowPolicy.id == policy_id, WorkflowPolicy.organization_id == who.organization_id))).scalar_one_or_none()
+async def _policy(session, who: Principal, policy_id: str, *, lock: bool = False) -> WorkflowPolicy:
+    query = select(WorkflowPolicy).where(WorkflowPolicy.id == policy_id,
+                                         WorkflowPolicy.organization_id == who.organization_id)
+    found = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
     if found is None:
         raise not_found("policy", policy_id)
     return found
@@ -203,26 +236,28 @@ async def create_policy(db: Database, who: Principal, body: dict) -> dict:
     async with db.write() as session:
         await _name_taken(session, who, policy["name"])
         row = WorkflowPolicy(id=new_id("pol"), organization_id=who.organization_id, name=policy["name"],
-                             body=policy, enabled=policy["enabled"], created_at=now, updated_at=now)
+                             body=policy, enabled=policy["enabled"], version=1, created_at=now, updated_at=now)
         session.add(row)
-        await _bump_version(session, db, who.organization_id)
+        await _changed(session, db, who, row, "created")
     return _policy_view(row)
 
 
 async def update_policy(db: Database, who: Principal, policy_id: str, body: dict) -> dict:
     policy = _validated(body)
     async with db.write() as session:
-        row = await _policy(session, who, policy_id)
+        row = await _policy(session, who, policy_id, lock=True)
         await _name_taken(session, who, policy["name"], other_than=row.id)
         row.name, row.body, row.enabled, row.updated_at = policy["name"], policy, policy["enabled"], utcnow()
-        await _bump_version(session, db, who.organization_id)
+        row.version += 1
+        await _changed(session, db, who, row, "updated")
     return _policy_view(row)
 
 
 async def delete_policy(db: Database, who: Principal, policy_id: str) -> None:
     async with db.write() as session:
-        await session.delete(await _policy(session, who, policy_id))
-        await _bump_version(session, db, who.organization_id)
+        row = await _policy(session, who, policy_id, lock=True)
+        await session.delete(row)
+        await _changed(session, db, who, row, "deleted")
 
 
 async def get_policy(db: Database, who: Principal, policy_id: str) -> dict:
@@ -237,17 +272,41 @@ async def list_policies(db: Database, who: Principal) -> dict:
     return {"policies": [_policy_view(p) for p in rows]}
 
 
-async def _policies_of(session, organization_id: str):
-    """The organization's compiled enabled policies, recompiled only when their version moved."""
+async def policy_audit(db: Database, who: Principal, policy_id: str) -> dict:
+    """Every change of a policy, oldest first; still there after the policy is deleted."""
+    async with db.read() as session:
+        entries = (await session.execute(select(WorkflowPolicyAuditEntry).where(
+            WorkflowPolicyAuditEntry.organization_id == who.organization_id,
+            WorkflowPolicyAuditEntry.policy_id == policy_id).order_by(WorkflowPolicyAuditEntry.id))).scalars().all()
+        if not entries:
+            await _policy(session, who, policy_id)  # 404 unless it exists (with no change recorded yet)
+    return {"policy_id": policy_id, "entries": [
+        {"id": e.id, "event": e.event, "version": e.version, "policy_set_version": e.policy_set_version,
+         "client_id": e.client_id, "policy": e.body, "created_at": iso(e.created_at)} for e in entries]}
+
+
+async def _policies_of(session, organization_id: str) -> PolicySet:
+    """The organization's enabled policies, recompiled (off the event loop) only when their set version moved.
+
+    The version row is read FOR SHARE (PostgreSQL): a policy change waits for the gates evaluating the set it
+    replaces, and they for it, so the set version a gate records is exactly the one it evaluated.
+    """
     version = (await session.execute(select(WorkflowPolicyVersion.version).where(
-        WorkflowPolicyVersion.organization_id == organization_id))).scalar_one_or_none() or 0
+        WorkflowPolicyVersion.organization_id == organization_id).with_for_update(read=True))).scalar_one_or_none() or 0
     cached = _compiled.get(organization_id)
-    if cached is None or cached[0] != version:
-        rows = (await session.execute(select(WorkflowPolicy.id, WorkflowPolicy.body).where(
+    if cached is None or cached.version != version:
+        rows = (await session.execute(select(WorkflowPolicy.id, WorkflowPolicy.body, WorkflowPolicy.version).where(
             WorkflowPolicy.organization_id == organization_id, WorkflowPolicy.enabled.is_(True)))).all()
-        cached = (version, rules.compile_policies([{**body, "policy_id": pid} for pid, body in rows]))
+        try:
+            compiled = await asyncio.to_thread(rules.compile_policies,
+                                               [{**body, "policy_id": pid} for pid, body, _ in rows])
+        except rules.PolicyError as exc:  # e.g. a pattern stored before policies used RE2: fail closed
+            raise CodedError(409, "INVALID_STORED_POLICY", f"stored policy {exc.policy_id} no longer compiles: "
+                             f"{exc.message}; an admin must replace or delete it", policy_id=exc.policy_id,
+                             field=exc.field.split(".", 1)[-1]) from None
+        cached = PolicySet(version, compiled, {pid: policy_version for pid, _, policy_version in rows})
         _compiled[organization_id] = cached
-    return cached[1]
+    return cached
 
 
 # ---- steps: gate and complete -------------------------------------------------------------------------------------
@@ -305,7 +364,8 @@ async def _record_refusal(db: Database, who: Principal, workflow_id: str, step_i
         wf = await _workflow(session, who, workflow_id)
         _audit(session, wf, step_id, problem.code.lower(), who.client_id,
                {"expected_idempotency_key": problem.fields.get("expected_idempotency_key"),
-                "received_idempotency_key": problem.fields.get("received_idempotency_key")}, keep_phi=True)
+                "received_idempotency_key": problem.fields.get("received_idempotency_key")}, keep_phi=True,
+               client_id=who.client_id)
 
 
 def _retry_context(step: WorkflowStep, prior_status: str) -> dict:
@@ -318,29 +378,62 @@ def _retry_context(step: WorkflowStep, prior_status: str) -> dict:
             "idempotency_key": step.idempotency_key}
 
 
-async def _hold(session, wf: Workflow, step: WorkflowStep, outcome, options: Options, now: datetime) -> str:
-    """Resolve a require_approval against the step's hold: approved -> allow, rejected -> block."""
+async def _hold(session, wf: Workflow, step: WorkflowStep, outcome: rules.Outcome, versions: dict[str, int],
+                options: Options, now: datetime) -> tuple[str, str | None, str | None]:
+    """(decision, reason, severity) once the step's hold has had its say: a human's hold outranks the policies.
+
+    Only `block` is stronger than a hold. Approved lets a `require_approval` through; pending stays pending
+    whatever the policies say now (a retry-aware policy may raise its severity); a rejection (of this step,
+    resumed since, or a pending or rejected hold of the same idempotency key elsewhere) asks for a new hold.
+    """
+    if outcome.decision == "block":
+        return "block", outcome.reason, outcome.severity
     if step.approval_status == "approved":
-        return "allow"
-    if step.approval_status == "rejected":
-        return "block"
+        return "allow", outcome.reason, outcome.severity
     if step.approval_status == "pending":
         approval = await session.get(WorkflowApproval, step.approval_id)
-        if approval is not None and rules.SEVERITIES.index(outcome.severity) > rules.SEVERITIES.index(approval.severity):
-            approval.severity = outcome.severity  # a retry-aware policy escalates the waiting hold
-            approval.reason, approval.policy_ids = outcome.reason, list(outcome.policy_ids)
-        return "require_approval"
+        if outcome.decision == "require_approval" and (
+                rules.SEVERITY_RANK[outcome.severity] > rules.SEVERITY_RANK[approval.severity]):
+            approval.severity, approval.reason = outcome.severity, outcome.reason  # escalate the waiting hold
+            approval.policy_ids, approval.policy_versions = list(outcome.policy_ids), versions
+        return "require_approval", approval.reason, approval.severity
+    earlier = None
+    if outcome.decision == "allow":
+        earlier = await _unreleased_hold(session, wf, step)
+        if earlier is None:
+            return "allow", None, None
+    reason, severity = outcome.reason, outcome.severity
+    if earlier is not None:
+        elsewhere = (earlier.workflow_id, earlier.step_id) != (wf.id, step.step_id)
+        where = f"workflow {earlier.workflow_id} with the same idempotency key" if elsewhere else "this step"
+        reason = f"approval {earlier.id} of {where} is {earlier.status}: a reviewer must approve this step"
+        severity = earlier.severity
     step.holds += 1
     step.approval_id, step.approval_status = approval_id_for(wf.id, step.step_id, step.holds), "pending"
     approval = WorkflowApproval(id=step.approval_id, organization_id=wf.organization_id, workflow_id=wf.id,
-                                step_id=step.step_id, status="pending", severity=outcome.severity or "medium",
-                                reason=outcome.reason, policy_ids=list(outcome.policy_ids), requested_at=now,
-                                expires_at=now + options.approval_ttl)
+                                step_id=step.step_id, status="pending", severity=severity or rules.DEFAULT_SEVERITY,
+                                reason=reason, policy_ids=list(outcome.policy_ids), policy_versions=versions,
+                                requested_at=now, expires_at=now + options.approval_ttl)
     session.add(approval)
     org_events.record(session, wf.organization_id, org_events.APPROVAL_REQUESTED,
                       _approval_event(approval) | {"severity": approval.severity, "policyIds": approval.policy_ids,
                                                    "expiresAt": iso(approval.expires_at)})
-    return "require_approval"
+    return "require_approval", reason, approval.severity
+
+
+async def _unreleased_hold(session, wf: Workflow, step: WorkflowStep) -> WorkflowApproval | None:
+    """The hold a policy change must not release: this step's rejected one (its workflow was resumed), or
+    the newest pending or rejected hold of another step with the same idempotency key in the organization."""
+    if step.approval_status == "rejected":
+        return await session.get(WorkflowApproval, step.approval_id)
+    if step.idempotency_key is None:
+        return None
+    return (await session.execute(
+        select(WorkflowApproval).join(WorkflowStep, WorkflowStep.approval_id == WorkflowApproval.id)
+        .where(WorkflowStep.organization_id == wf.organization_id,
+               WorkflowStep.idempotency_key == step.idempotency_key,
+               WorkflowStep.approval_status.in_(("pending", "rejected")))  # this step's own is neither here
+        .order_by(WorkflowApproval.requested_at.desc(), WorkflowApproval.id.desc()).limit(1))).scalar_one_or_none()
 
 
 def _approval_event(approval: WorkflowApproval) -> dict:
@@ -360,14 +453,25 @@ async def gate(db: Database, who: Principal, workflow_id: str, step_id: str, bod
                                          completing=False)
             if problem is not None:
                 raise problem  # rolls back: a refused first gate leaves no step behind
-            return await _decide(session, db, wf, step, body, options, now)
+            return await _decide(session, who, wf, step, body, options, now)
     except CodedError as exc:
         if exc.code in KEY_CODES:
             await _record_refusal(db, who, workflow_id, step_id, exc)
         raise
 
 
-async def _decide(session, db: Database, wf: Workflow, step: WorkflowStep, body: GateRequest, options: Options,
+def _context(wf: Workflow, step: WorkflowStep, prior: str, now: datetime) -> dict:
+    return {"step_input": step.step_input,
+            "step": {"prior_completion_status": prior, "gate_count": step.gate_count,
+                     "completion_count": step.completion_count,
+                     "first_attempt_age_seconds": (now - step.first_attempt_at).total_seconds(),
+                     "step_type": step.step_type, "step_name": step.step_name, "model": step.model,
+                     "provider": step.provider},
+            "workflow": {"workflow_name": wf.workflow_name, "source": wf.source, "trace_id": wf.trace_id,
+                         "metadata": wf.meta}}
+
+
+async def _decide(session, who: Principal, wf: Workflow, step: WorkflowStep, body: GateRequest, options: Options,
                   now: datetime) -> dict:
     gates_before = step.gate_count
     prior = _prior_status(step, gates_before)
@@ -378,41 +482,37 @@ async def _decide(session, db: Database, wf: Workflow, step: WorkflowStep, body:
     warnings: tuple = ()
     if not cached:
         if not running:  # an ended workflow never allows: after a rejection the agent sees the rejection
-            outcome = None
+            outcome, versions, set_version = None, {}, None
             reason = step.reason if step.approval_status == "rejected" else f"workflow is {wf.status}"
-            decision, policy_ids, severity = "block", [], None
+            decision, severity = "block", None
         else:
-            context = {"step_input": step.step_input,
-                       "step": {"prior_completion_status": prior, "gate_count": step.gate_count,
-                                "completion_count": step.completion_count,
-                                "first_attempt_age_seconds": (now - step.first_attempt_at).total_seconds(),
-                                "step_type": step.step_type, "step_name": step.step_name, "model": step.model,
-                                "provider": step.provider},
-                       "workflow": {"workflow_name": wf.workflow_name, "source": wf.source, "trace_id": wf.trace_id,
-                                    "metadata": wf.meta}}
-            outcome = rules.evaluate(await _policies_of(session, wf.organization_id), context)
-            decision, reason, policy_ids, severity = (outcome.decision, outcome.reason, list(outcome.policy_ids),
-                                                      outcome.severity)
+            policies = await _policies_of(session, wf.organization_id)
+            # Off the event loop: many regex conditions on long inputs must not stall other requests.
+            outcome = await asyncio.to_thread(rules.evaluate, policies.compiled, _context(wf, step, prior, now))
+            versions = {policy_id: policies.versions[policy_id] for policy_id in outcome.policy_ids}
+            set_version = policies.version
+            decision, reason, severity = await _hold(session, wf, step, outcome, versions, options, now)
             warnings = outcome.warnings
-            if decision == "require_approval":
-                decision = await _hold(session, wf, step, outcome, options, now)
             if outcome.redact_fields:
                 step.step_input = redact_fields(step.step_input, outcome.redact_fields)
-        step.decision, step.decision_id, step.reason = decision, new_id("dec"), reason
-        step.policy_ids, step.severity = policy_ids, severity
+        step.decision, step.decision_id, step.reason, step.severity = decision, new_id("dec"), reason, severity
+        step.policy_ids = list(outcome.policy_ids) if outcome else []
+        step.policy_versions, step.policy_set_version = versions, set_version
         _audit(session, wf, step.step_id, "gate", None,
-               {"decision": decision, "reason": reason, "policy_ids": policy_ids, "step_input": step.step_input,
+               {"decision": decision, "reason": reason, "policy_ids": step.policy_ids, "policy_versions": versions,
+                "policy_set_version": set_version, "step_input": step.step_input,
                 "retry_policy": body.retry_policy, "gate_count": step.gate_count},
-               keep_phi=bool(outcome and outcome.keep_phi))
+               keep_phi=bool(outcome and outcome.keep_phi), client_id=who.client_id)
     else:
         _audit(session, wf, step.step_id, "gate_cached", None,
-               {"decision": step.decision, "gate_count": step.gate_count})
+               {"decision": step.decision, "gate_count": step.gate_count}, client_id=who.client_id)
     approval_url = (f"{options.portal_base_url.rstrip('/')}/workflows/{wf.id}/steps/{step.step_id}/approve"
                     if options.portal_base_url and step.approval_id else None)
     return {"decision": step.decision, "step_id": step.step_id, "decision_id": step.decision_id, "reason": step.reason,
-            "policy_ids": step.policy_ids, "approval_id": step.approval_id, "approval_url": approval_url,
-            "approval_status": step.approval_status, "severity": step.severity, "warnings": list(warnings),
-            "cached": cached, "decision_source": "cached" if cached else "fresh",
+            "policy_ids": step.policy_ids, "policy_versions": step.policy_versions or {},
+            "policy_set_version": step.policy_set_version, "approval_id": step.approval_id,
+            "approval_url": approval_url, "approval_status": step.approval_status, "severity": step.severity,
+            "warnings": list(warnings), "cached": cached, "decision_source": "cached" if cached else "fresh",
             "retry_context": _retry_context(step, prior)}
 
 
@@ -432,7 +532,7 @@ async def complete_step(db: Database, who: Principal, workflow_id: str, step_id:
             step.tokens_out += body.tokens_out or 0
             step.cost_micro_usd += round((body.cost_usd or 0) * 1_000_000)
             _audit(session, wf, step.step_id, "complete", who.client_id,
-                   {"output": body.output, "completion_count": step.completion_count})
+                   {"output": body.output, "completion_count": step.completion_count}, client_id=who.client_id)
             return {"workflow_id": wf.id, "step_id": step.step_id, "status": "completed",
                     "completion_count": step.completion_count, "completed_at": iso(now)}
     except CodedError as exc:
@@ -471,34 +571,35 @@ async def approve(db: Database, who: Principal, workflow_id: str, step_id: str, 
         wf, step, approval = await _pending_hold(session, db, who, workflow_id, step_id)
         now = utcnow()
         approval.status, approval.decided_by, approval.decided_at = "approved", user_id, now
+        approval.decided_by_client = who.client_id
         step.approval_status = "approved"  # the memoized decision stays: `reevaluate` sees the approval
-        _audit(session, wf, step.step_id, "approve", user_id, {"approval_id": approval.id})
-        org_events.record(session, wf.organization_id, org_events.APPROVAL_RESOLVED,
-                          _approval_event(approval) | {"decidedBy": user_id, "expired": False})
+        _audit(session, wf, step.step_id, "approve", user_id, {"approval_id": approval.id}, client_id=who.client_id)
+        org_events.record(session, wf.organization_id, org_events.APPROVAL_RESOLVED, _approval_event(approval) | {
+            "decidedBy": user_id, "decidedByClient": who.client_id, "expired": False})
     return {"workflow_id": wf.id, "step_id": step.step_id, "approval_id": approval.id, "approval_status": "approved",
-            "approved_by": user_id, "message": "Step approved"}
+            "approved_by": user_id, "decided_by_client": who.client_id, "message": "Step approved"}
 
 
 def _reject(session, wf: Workflow, step: WorkflowStep, approval: WorkflowApproval, actor: str, reason: str,
-            now: datetime, *, expired: bool = False) -> None:
+            now: datetime, *, client_id: str | None, expired: bool = False) -> None:
     """A rejection (by a reviewer or by expiry): the hold ends, the step blocks, the workflow aborts."""
     approval.status, approval.decided_by, approval.decided_at = "rejected", actor, now
-    approval.rejection_reason, approval.expired = reason, expired
+    approval.decided_by_client, approval.rejection_reason, approval.expired = client_id, reason, expired
     step.approval_status, step.decision, step.reason = "rejected", "block", f"approval rejected: {reason}"
     step.decision_id = new_id("dec")
     wf.status, wf.status_reason, wf.updated_at = "aborted", f"approval {approval.id} rejected: {reason}", now
     _audit(session, wf, step.step_id, "expire" if expired else "reject", actor,
-           {"approval_id": approval.id, "reason": reason, "workflow_status": "aborted"})
-    org_events.record(session, wf.organization_id, org_events.APPROVAL_RESOLVED,
-                      _approval_event(approval) | {"decidedBy": actor, "expired": expired})
+           {"approval_id": approval.id, "reason": reason, "workflow_status": "aborted"}, client_id=client_id)
+    org_events.record(session, wf.organization_id, org_events.APPROVAL_RESOLVED, _approval_event(approval) | {
+        "decidedBy": actor, "decidedByClient": client_id, "expired": expired})
 
 
 async def reject(db: Database, who: Principal, workflow_id: str, step_id: str, user_id: str, reason: str) -> dict:
     async with db.write() as session:
         wf, step, approval = await _pending_hold(session, db, who, workflow_id, step_id, lock_workflow=True)
-        _reject(session, wf, step, approval, user_id, reason, utcnow())
+        _reject(session, wf, step, approval, user_id, reason, utcnow(), client_id=who.client_id)
     return {"workflow_id": wf.id, "step_id": step.step_id, "approval_id": approval.id, "approval_status": "rejected",
-            "rejected_by": user_id, "reason": reason, "message": "Step rejected"}
+            "rejected_by": user_id, "decided_by_client": who.client_id, "reason": reason, "message": "Step rejected"}
 
 
 async def pending_approvals(db: Database, who: Principal, severity: str | None, workflow_id: str | None) -> dict:
@@ -514,7 +615,8 @@ async def pending_approvals(db: Database, who: Principal, severity: str | None, 
         rows = (await session.execute(query.order_by(WorkflowApproval.requested_at, WorkflowApproval.id))).all()
     approvals = [{"approval_id": a.id, "workflow_id": a.workflow_id, "step_id": a.step_id, "step_name": name,
                   "severity": a.severity, "reason": a.reason, "policy_ids": a.policy_ids,
-                  "requested_at": iso(a.requested_at), "expires_at": iso(a.expires_at)} for a, name in rows]
+                  "policy_versions": a.policy_versions or {}, "requested_at": iso(a.requested_at),
+                  "expires_at": iso(a.expires_at)} for a, name in rows]
     return {"approvals": approvals, "count": len(approvals)}
 
 
@@ -535,6 +637,7 @@ async def expire_approvals(db: Database, batch: int = 100) -> int:
             if approval.status != "pending" or step.approval_id != approval.id:
                 continue  # decided meanwhile
             ttl = (approval.expires_at - approval.requested_at).total_seconds()
-            _reject(session, wf, step, approval, EXPIRY_ACTOR, f"no decision within {ttl:.0f} s", now, expired=True)
+            _reject(session, wf, step, approval, EXPIRY_ACTOR, f"no decision within {ttl:.0f} s", now,
+                    client_id=None, expired=True)
             expired += 1
     return expired

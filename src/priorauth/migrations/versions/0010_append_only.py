@@ -1,8 +1,8 @@
 """append-only history: the database refuses UPDATE and DELETE on authorization events, the workflow audit,
-organization events and review decisions
+the policy trail, organization events and review decisions
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0008
 Create Date: 2026-11-24
 
 Triggers, so that no code path, script or console session rewrites history (only whoever may drop or
@@ -13,11 +13,11 @@ again as `protect()` does; tests/test_migrations.py checks that they are there a
 from alembic import op
 
 revision = '0010'
-down_revision = '0006'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
-TABLES = ("authorization_events", "workflow_audit", "organization_events", "review_decisions")
+TABLES = ("authorization_events", "workflow_audit", "workflow_policy_audit", "organization_events", "review_decisions")
 _FUNCTION = "priorauth_refuse_history_change"
 
 
