@@ -12,15 +12,16 @@
 #   BASE_URL=http://127.0.0.1:8765 SECRET=pa_sk_... ./examples/lifecycle.sh
 #
 # Needs curl and python3 (python3 only reads fields out of JSON responses).
-# SECRET is the admin client secret `priorauth serve` prints on first start (or one from
-# `priorauth clients create`). The script also plays the sandbox payer, which only an admin client
+# SECRET is the admin client secret `priorauth serve` writes on first start to
+# <data dir>/first-admin-secret (SECRET=$(cat ~/.priorauth/first-admin-secret)), or one from
+# `priorauth clients create`. The script also plays the sandbox payer, which only an admin client
 # may, or any client once `priorauth orgs sandbox --org <org> --on` ran; never with
 # PRIORAUTH_ENV=production. See docs/api.md for every route used here.
 set -euo pipefail
 
 BASE_URL="${BASE_URL:-http://127.0.0.1:8000}"
 BASE_URL="${BASE_URL%/}"
-: "${SECRET:?set SECRET to an API client secret (priorauth serve prints one on first start)}"
+: "${SECRET:?set SECRET to an API client secret (see above)}"
 AUTHS="/v1/prior-auth/authorizations"
 RUN="$(date +%s)-$$"                     # makes the idempotency keys unique per run
 

@@ -111,3 +111,5 @@ def test_pages_and_assets_need_credentials(server):
     assert set(schema["components"]["securitySchemes"]) == {"bearerAuth", "basicAuth"}
     assert schema["security"] == [{"bearerAuth": []}, {"basicAuth": []}]
     assert schema["paths"]["/health"]["get"]["security"] == []
+    assert schema["paths"]["/ready"]["get"]["security"] == []
+    assert set(schema["paths"]["/ready"]["get"]["responses"]) >= {"200", "503"}

@@ -1,4 +1,4 @@
-"""Authentication (Bearer secret, HTTP Basic id:secret), tenant isolation, and `priorauth clients create`."""
+"""Authentication (Bearer secret, HTTP Basic id:secret), tenant isolation, and the `priorauth clients` commands."""
 from __future__ import annotations
 
 import hashlib
@@ -17,6 +17,7 @@ from priorauth.app import create_app
 from priorauth.auth.models import ApiClient
 from priorauth.auth.service import create_client
 from priorauth.config import Settings
+from priorauth.db import Database
 from priorauth.timeutil import utcnow
 from tests.cases import complete_tka_case, tiny_pdf, tka_case
 from tests.support.apps import http_client
@@ -74,6 +75,24 @@ async def test_disabled_client_is_rejected(app):
         assert_envelope(await c.get(A), 401, "unauthorized")
 
 
+async def test_a_client_disabled_elsewhere_is_refused_on_the_very_next_request(app):
+    """No cache window: a revoke written by another process (here: another engine on the same database)
+    counts on the next request, even right after the client was accepted."""
+    created = await new_client(app)
+    other_process = Database(app.state.db.url)
+    try:
+        async with http_client(app, created.secret) as bearer, http_client(app) as basic:
+            assert (await bearer.get(A)).status_code == 200
+            assert (await basic.get(A, auth=(created.client_id, created.secret))).status_code == 200
+            async with other_process.write() as session:
+                await session.execute(update(ApiClient).where(ApiClient.id == created.client_id)
+                                      .values(disabled_at=utcnow()))
+            assert_envelope(await bearer.get(A), 401, "unauthorized")
+            assert_envelope(await basic.get(A, auth=(created.client_id, created.secret)), 401, "unauthorized")
+    finally:
+        await other_process.dispose()
+
+
 # ---------------------------------------------------------------- tenant isolation
 
 async def test_other_organization_sees_404_never_403(app, client):
@@ -124,12 +143,14 @@ async def test_other_organization_sees_404_never_403(app, client):
 
 # ---------------------------------------------------------------- CLI
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(*args: str, database_url: str | None = None) -> subprocess.CompletedProcess:
     exe = shutil.which("priorauth")
     command = [exe] if exe else [sys.executable, "-c", "from priorauth.cli import app; app()"]
     env = {k: v for k, v in os.environ.items()
            if k not in ("PRIORAUTH_DATA_DIR", "DATABASE_URL", "PRIORAUTH_DATABASE_URL")}
     env.update(NO_COLOR="1", COLUMNS="200", TERM="dumb")
+    if database_url:
+        env["DATABASE_URL"] = database_url
     return subprocess.run(command + list(args), capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -185,8 +206,57 @@ def test_cli_rejects_invalid_role(tmp_path):
     assert "Traceback" not in output and "pa_sk_" not in output
 
 
-async def test_only_health_is_open_even_the_api_schema_needs_credentials(anon, client):
+async def test_cli_lists_rotates_and_revokes_the_clients_of_a_running_app(own_app):
+    """`priorauth clients list / rotate / revoke` in another process, against the database of a running app:
+    the running app refuses a rotated or revoked secret on its very next request."""
+    application = await own_app(worker_enabled=False)
+    url = application.state.settings.effective_database_url
+    ehr = await create_client(application.state.db, "acme", "EHR integration", "provider")
+    reviewer = await create_client(application.state.db, "beta", "UM desk", "reviewer")
+
+    listed = _cli("clients", "list", database_url=url)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.startswith("cli_")}
+    assert set(rows) == {ehr.client_id, reviewer.client_id}, listed.stdout
+    assert all(word in rows[ehr.client_id] for word in ("acme", "EHR integration", "provider"))
+    assert all(word in rows[reviewer.client_id] for word in ("beta", "UM desk", "reviewer"))
+    assert all(re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+-$", row) for row in rows.values()), listed.stdout
+    for created in (ehr, reviewer):  # never a secret or its hash
+        assert created.secret[6:] not in listed.stdout and hashlib.sha256(created.secret.encode()).hexdigest() \
+            not in listed.stdout
+    only = _cli("clients", "list", "--org", "beta", database_url=url)
+    assert [line.split()[0] for line in only.stdout.splitlines() if line.startswith("cli_")] == [reviewer.client_id]
+
+    async with http_client(application, ehr.secret) as old:
+        assert (await old.get(A)).status_code == 200
+        rotated = _cli("clients", "rotate", ehr.client_id, database_url=url)
+        assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+        new_secret = re.search(r"secret:\s+(\S+)", rotated.stdout).group(1)
+        assert new_secret.startswith("pa_sk_") and new_secret != ehr.secret
+        assert_envelope(await old.get(A), 401, "unauthorized")
+    async with http_client(application, new_secret) as new:
+        assert (await new.get(A)).status_code == 200
+        revoked = _cli("clients", "revoke", ehr.client_id, database_url=url)
+        assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+        assert_envelope(await new.get(A), 401, "unauthorized")
+    async with http_client(application) as basic:
+        assert_envelope(await basic.get(A, auth=(ehr.client_id, new_secret)), 401, "unauthorized")
+    async with http_client(application, reviewer.secret) as untouched:
+        assert (await untouched.get("/api/reviews")).status_code == 200
+
+    after = _cli("clients", "list", database_url=url)
+    line = next(line for line in after.stdout.splitlines() if line.startswith(ehr.client_id))
+    assert re.search(r"Z\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", line), after.stdout  # created, revoked
+    for args, message in ((("revoke", "cli_nobody"), "no API client 'cli_nobody'"),
+                          (("rotate", ehr.client_id), "is revoked")):
+        refused = _cli("clients", *args, database_url=url)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stdout + refused.stderr
+        assert "Traceback" not in refused.stderr and "pa_sk_" not in refused.stdout
+
+
+async def test_only_health_and_ready_are_open_even_the_api_schema_needs_credentials(anon, client):
     assert (await anon.get("/health")).status_code == 200
+    assert (await anon.get("/ready")).json() == {"status": "ready"}
     for path in ("/openapi.json", "/docs", "/redoc"):
         refused = await anon.get(path)
         assert refused.status_code in (401, 404) and "error" in refused.json()

@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,40 @@ def test_fresh_install_serves_the_whole_lifecycle_over_tcp(server):
         assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
     with sqlite3.connect(tmp_db) as conn:  # journal_mode=WAL persists in the file
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_first_start_writes_the_admin_secret_to_an_owner_only_file_and_never_prints_it(server):
+    """Service output usually ends up in logs: `serve` prints where the first secret is, never the secret."""
+    secret_file = server.data_dir / "first-admin-secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert server.secret.startswith("pa_sk_") and server.secret[6:] not in server.output
+    assert str(secret_file) in server.output and server.client_id in server.output
+    with httpx.Client(base_url=server.base, timeout=30) as http:
+        assert http.get(A, auth=(server.client_id, server.secret)).status_code == 200
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    from priorauth.cli import owner_only_file
+
+    with owner_only_file(path) as out:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # before a byte is written
+        out.write(secret + "\n")
+
+
+def test_the_secret_file_replaces_a_stale_one_and_follows_no_link(tmp_path):
+    stale = tmp_path / "first-admin-secret"
+    stale.write_text("pa_sk_from_an_earlier_database\n")
+    stale.chmod(0o644)
+    _write_secret(stale, "pa_sk_new")
+    assert stale.read_text() == "pa_sk_new\n" and stat.S_IMODE(stale.stat().st_mode) == 0o600
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("untouched")
+    link = tmp_path / "linked" / "first-admin-secret"
+    link.parent.mkdir()
+    link.symlink_to(elsewhere)
+    _write_secret(link, "pa_sk_other")
+    assert elsewhere.read_text() == "untouched" and not link.is_symlink() and link.read_text() == "pa_sk_other\n"
 
 
 def test_worker_process_starts_and_stops_cleanly(tmp_path):

@@ -1,7 +1,7 @@
 """The API's own description: /openapi.json, Swagger UI at /docs and ReDoc at /redoc.
 
 Both pages load their scripts from this server, never a CDN, so they work on a machine without
-internet. Like every route but /health they need credentials: a browser asks for HTTP Basic (client
+internet. Like every route but /health and /ready they need credentials: a browser asks for HTTP Basic (client
 id and secret) on the first page and sends them with the schema and the assets.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ SECURITY_SCHEMES = {
     "basicAuth": {"type": "http", "scheme": "basic",
                   "description": "HTTP Basic with the client id as user name and the secret as password."},
 }
-OPEN_PATHS = {"/health"}  # the only routes without credentials
+OPEN_PATHS = {"/health", "/ready"}  # the only routes without credentials
 
 router = APIRouter(include_in_schema=False)
 

@@ -7,9 +7,12 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Literal
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from priorauth import apidocs, errors, logging_setup
 from priorauth.auth.api import router as organization_router
@@ -21,7 +24,7 @@ from priorauth.db import Database
 from priorauth.events.api import router as events_router
 from priorauth.files.api import router as files_router
 from priorauth.middleware import RequestContextMiddleware
-from priorauth.migrate import upgrade_async
+from priorauth.migrate import readiness, upgrade_async
 from priorauth.outbox.service import Worker
 from priorauth.review.api import router as review_router
 from priorauth.sandbox.api import router as sandbox_router
@@ -51,6 +54,16 @@ def build_worker(db: Database, settings: Settings, resolve=resolve_and_check) ->
     worker.periodic.append(expire_approvals)
     worker.companions.append(Deliverer(db, settings, resolve=resolve))  # webhook delivery runs as long as the worker
     return worker
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+
+
+class NotReady(BaseModel):
+    status: Literal["unavailable"]
+    reason: Literal["database_unreachable", "schema_not_current"]
+    message: str
 
 
 def _warm_up() -> None:
@@ -102,9 +115,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, resolv
     app.add_middleware(RequestContextMiddleware, max_json_bytes=settings.max_json_bytes,
                        max_upload_bytes=settings.max_file_bytes + 1024 * 1024, upload_prefixes=("/v1/files",))
 
-    @app.get("/health", tags=["health"], summary="Liveness (no authentication)")
+    @app.get("/health", tags=["health"], summary="Liveness: the process answers (no authentication)")
     async def health() -> dict:
         return {"status": "ok"}
+
+    @app.get("/ready", tags=["health"], response_model=Ready, responses={503: {"model": NotReady}},
+             summary="Readiness: the database answers and its schema is current (no authentication)")
+    async def ready(request: Request) -> Ready | JSONResponse:
+        problem = await readiness(request.app.state.db)
+        if problem is None:
+            return Ready(status="ready")
+        reason, message = problem
+        return JSONResponse(NotReady(status="unavailable", reason=reason, message=message).model_dump(), 503,
+                            headers=errors.RETRY_AFTER)
 
     app.openapi = functools.partial(apidocs.openapi_schema, app)  # type: ignore[method-assign]
     app.include_router(apidocs.router)

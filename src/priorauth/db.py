@@ -1,4 +1,4 @@
-"""Engines, sessions and the shared declarative base.
+"""Engines, sessions, the shared declarative base, and how to tell a lost database from a wrong statement.
 
 SQLite gets two engines: a single-connection writer whose transactions start with BEGIN IMMEDIATE
 (so concurrent writers queue instead of failing on lock upgrades) and a pool of WAL readers.
@@ -6,14 +6,17 @@ PostgreSQL uses one pool for both; row locks (`FOR UPDATE`) do the serialising t
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, Table, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -117,3 +120,67 @@ class Database:
             await self.reader.dispose()
 
 
+# ---------------------------------------------------------------- when the database is not there
+
+# SQLite result codes (the primary code, in the low byte) that say the file cannot be used now, not that the
+# SQL is wrong: PERM, BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
+_SQLITE_UNAVAILABLE = {3, 5, 6, 8, 10, 13, 14, 15}
+# PostgreSQL SQLSTATE classes and codes of the same kind: connection exception, insufficient resources,
+# operator intervention (shutdown, cannot connect now), system error, bad credentials, no such database.
+_PG_UNAVAILABLE_CLASSES = {"08", "53", "57", "58", "28"}
+_PG_UNAVAILABLE_CODES = {"3D000"}
+# Raised by the drivers before SQLAlchemy wraps anything (asyncpg connecting to a closed port or unknown host).
+_NETWORK_ERRORS = (ConnectionError, socket.gaierror, TimeoutError)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what it wraps (SQLAlchemy's `orig`, then each `raise ... from`), down to the driver's error."""
+    seen: set[int] = set()
+    item: BaseException | None = exc
+    while item is not None and id(item) not in seen:
+        seen.add(id(item))
+        yield item
+        item = getattr(item, "orig", None) or item.__cause__
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The driver's own error under SQLAlchemy's wrappers."""
+    *_, last = _causes(exc)
+    return last
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot be reached or cannot serve right now (a retry may succeed),
+    not that a statement or its data is wrong."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    for cause in _causes(exc):
+        if isinstance(cause, _NETWORK_ERRORS):
+            return True
+        code = getattr(cause, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _SQLITE_UNAVAILABLE:
+            return True
+        state = getattr(cause, "sqlstate", None)
+        if isinstance(state, str) and (state[:2] in _PG_UNAVAILABLE_CLASSES or state in _PG_UNAVAILABLE_CODES):
+            return True
+    return False
+
+
+def connection_problem(exc: BaseException, url: str) -> str | None:
+    """One line on why the database at `url` cannot be used (never the URL or its password), or None when
+    `exc` is not about reaching the database."""
+    if isinstance(exc, sa_exc.NoSuchModuleError):
+        return f"unknown database driver ({str(exc).rsplit(':', 1)[-1]})"
+    if isinstance(exc, sa_exc.ArgumentError):
+        return "DATABASE_URL is not a database URL (like postgresql://user@host/db)"
+    if not unavailable(exc):
+        return None
+    driver_error = root_cause(exc)
+    reason = str(driver_error).strip().splitlines()[0] if str(driver_error).strip() else type(driver_error).__name__
+    try:
+        password = make_url(url).password
+    except sa_exc.ArgumentError:
+        password = None
+    return reason.replace(password, "***") if password else reason

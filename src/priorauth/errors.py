@@ -3,16 +3,26 @@
 The lifecycle face: `{"error": {"code", "message", "retryable", "details", "issues"}, "requestId"}`.
 The review face (`/api/...`) keeps FastAPI's `{"detail": ...}`, as its reference document shows.
 The workflow control plane (`/api/v1/...`): `{"error": {"code": "UPPER_SNAKE", "message", ...fields}}`.
+When the database cannot be reached, every face answers 503 in its shape with `retryable: true`.
 """
 from __future__ import annotations
 
 import math
+import socket
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from priorauth import db
+
+log = structlog.get_logger("priorauth.http")
+UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
+RETRY_AFTER = {"Retry-After": "5"}  # seconds
 
 
 class ApiError(Exception):
@@ -115,7 +125,7 @@ def envelope(request: Request, status: int, code: str, message: str, *, retryabl
 _STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited",
+    415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited", 503: "service_unavailable",
 }
 
 
@@ -134,6 +144,10 @@ def issues_from(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
+    # What a lost database raises: SQLAlchemy's wrappers, its pool timeout, and the drivers' network errors.
+    for kind in (sa_exc.DBAPIError, sa_exc.TimeoutError, ConnectionError, socket.gaierror, TimeoutError):
+        app.add_exception_handler(kind, _database_unavailable)
+
     @app.exception_handler(CodedError)
     async def _coded_error(request: Request, exc: CodedError) -> JSONResponse:
         return _coded(exc.status, exc.code, exc.message, None, **exc.fields)
@@ -177,3 +191,16 @@ def install(app: FastAPI) -> None:
             return _coded(exc.status_code, code.upper(), message, getattr(exc, "headers", None))
         return envelope(request, exc.status_code, code, message,
                         retryable=exc.status_code in (429, 503), headers=getattr(exc, "headers", None))
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if not db.unavailable(exc):
+        raise exc  # a real fault (bad SQL, a constraint): the middleware's 500
+    # Type names only: a driver's message can quote SQL parameters (PHI) or the server's address.
+    log.error("database_unavailable", error_type=type(exc).__name__,
+              cause=type(db.root_cause(exc)).__name__, request_id=getattr(request.state, "request_id", None))
+    if detail_face(request.url.path):
+        return JSONResponse({"detail": UNAVAILABLE_MESSAGE, "retryable": True}, 503, headers=RETRY_AFTER)
+    if coded_face(request.url.path):
+        return _coded(503, "SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE, RETRY_AFTER, retryable=True)
+    return envelope(request, 503, "service_unavailable", UNAVAILABLE_MESSAGE, retryable=True, headers=RETRY_AFTER)

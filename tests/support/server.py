@@ -20,8 +20,9 @@ import httpx
 class Served:
     base: str  # http://127.0.0.1:<port>
     client_id: str  # the admin client `serve` creates on its first start
-    secret: str
+    secret: str  # read from <data dir>/first-admin-secret, where `serve` writes it
     data_dir: Path
+    output: str  # what `serve` printed before it started listening
 
 
 def free_port() -> int:
@@ -39,22 +40,22 @@ def environment(data_dir: Path) -> dict[str, str]:
 
 @contextmanager
 def serve(data_dir: Path) -> Iterator[Served]:
-    """Start `priorauth serve`, wait for its first client's secret and /health, stop it (SIGTERM) at the end."""
+    """Start `priorauth serve`, wait until it listens and answers /health, read its first client's id (printed)
+    and secret (from its file); stop it (SIGTERM) at the end."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "priorauth", "serve", "--port", str(port)],
                             env=environment(data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = ""
     try:
-        found: dict[str, str] = {}
         deadline = time.monotonic() + 60
-        while "secret" not in found and time.monotonic() < deadline:
+        while "priorauth on http" not in output and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line and proc.poll() is not None:
                 break
             output += line
-            if match := re.search(r"(client id|secret):\s+(\S+)", line):
-                found[match.group(1)] = match.group(2)
-        assert "secret" in found, f"serve did not print a first client secret:\n{output}"
+        client_id = re.search(r"client id:\s+(\S+)", output)
+        secret_file = data_dir / "first-admin-secret"
+        assert client_id and secret_file.exists(), f"serve made no first client:\n{output}"
         base = f"http://127.0.0.1:{port}"
         while time.monotonic() < deadline:
             try:
@@ -62,7 +63,7 @@ def serve(data_dir: Path) -> Iterator[Served]:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield Served(base, found["client id"], found["secret"], data_dir)
+        yield Served(base, client_id.group(1), secret_file.read_text().strip(), data_dir, output)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

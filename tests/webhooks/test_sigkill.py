@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import signal
 import socket
 import subprocess
@@ -143,9 +142,9 @@ class Server:
             time.sleep(0.1)
 
     def first_secret(self) -> str:
-        match = re.search(r"secret:\s+(\S+)", self.log.read_text(errors="replace"))
-        assert match, f"serve did not print a first client secret:\n{self.output()}"
-        return match.group(1)
+        path = Path(self.env["PRIORAUTH_DATA_DIR"]) / "first-admin-secret"
+        assert path.exists(), f"serve wrote no first client secret to {path}:\n{self.output()}"
+        return path.read_text().strip()
 
     def children(self) -> list[str]:
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
@@ -278,7 +277,7 @@ def test_sigkill_mid_delivery_loses_no_event(backend, tmp_path):
             servers.append(first)
             first.start()
             first.wait_ready()
-            secret = first.first_secret()  # printed on the first start only
+            secret = first.first_secret()  # written on the first start only
             mark("started")
 
             # Subscribe before any event exists, then make the events (nothing is sent yet).

@@ -1,4 +1,4 @@
-"""API clients: creation (secret shown once) and request authentication."""
+"""API clients: creation and rotation (secret shown once), listing, revocation, and request authentication."""
 from __future__ import annotations
 
 import base64
@@ -6,19 +6,19 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from priorauth.auth.models import ApiClient, Organization
 from priorauth.db import Database
 from priorauth.ids import new_id
-from priorauth.timeutil import iso
+from priorauth.timeutil import iso, utcnow
 
 ROLES = ("provider", "reviewer", "admin")
 _ORG_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_CACHE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,27 @@ class CreatedClient:
     secret: str
 
 
+@dataclass(frozen=True)
+class ClientInfo:
+    """What may be shown about a client: never its secret or the secret's hash."""
+    client_id: str
+    organization_id: str
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_secret() -> str:
+    return "pa_sk_" + secrets.token_urlsafe(32)
+
+
+def _info(row: ApiClient) -> ClientInfo:
+    return ClientInfo(row.id, row.organization_id, row.name, row.role, row.created_at, row.disabled_at)
 
 
 async def create_client(db: Database, org: str, name: str, role: str = "provider") -> CreatedClient:
@@ -50,7 +69,7 @@ async def create_client(db: Database, org: str, name: str, role: str = "provider
         raise ValueError("org must be lower-case letters, digits, '-' or '_' (max 63 characters)")
     if not name.strip():
         raise ValueError("name must not be blank")
-    secret = "pa_sk_" + secrets.token_urlsafe(32)
+    secret = _new_secret()
     client = ApiClient(id=new_id("cli"), organization_id=org, name=name.strip(), role=role,
                        secret_hash=hash_secret(secret))
     async with db.write() as session:
@@ -86,12 +105,53 @@ async def count_clients(db: Database) -> int:
         return (await session.execute(select(func.count()).select_from(ApiClient))).scalar_one()
 
 
+async def list_clients(db: Database, org: str | None = None) -> list[ClientInfo]:
+    query = select(ApiClient).order_by(ApiClient.organization_id, ApiClient.created_at, ApiClient.id)
+    if org is not None:
+        query = query.where(ApiClient.organization_id == org)
+    async with db.read() as session:
+        return [_info(row) for row in (await session.execute(query)).scalars()]
+
+
+async def _locked_client(session: AsyncSession, client_id: str) -> ApiClient:
+    row = (await session.execute(select(ApiClient).where(ApiClient.id == client_id).with_for_update())
+           ).scalar_one_or_none()
+    if row is None:
+        raise ValueError(f"no API client {client_id!r}")
+    return row
+
+
+async def revoke_client(db: Database, client_id: str) -> tuple[ClientInfo, bool]:
+    """Stop a client's secret for good; the next request with it is refused in every process.
+    Returns the client and whether this call revoked it (False: it already was)."""
+    async with db.write() as session:
+        row = await _locked_client(session, client_id)
+        newly = row.disabled_at is None
+        if newly:
+            row.disabled_at = utcnow()
+        return _info(row), newly
+
+
+async def rotate_secret(db: Database, client_id: str) -> CreatedClient:
+    """A new secret for a client (shown once); the old one stops working at once."""
+    async with db.write() as session:
+        row = await _locked_client(session, client_id)
+        if row.disabled_at is not None:
+            raise ValueError(f"API client {client_id!r} is revoked; create a new one instead")
+        secret = _new_secret()
+        row.secret_hash = hash_secret(secret)
+        return CreatedClient(row.id, row.organization_id, row.role, secret)
+
+
 class Authenticator:
-    """Resolves a bearer secret or Basic `id:secret` to a principal, with a short positive cache."""
+    """Resolves a bearer secret or Basic `id:secret` to a principal.
+
+    No cache: one lookup on the unique index of secret hashes per request, so a secret that is revoked or
+    rotated (by `priorauth clients` in another process) is refused on the very next request. A cache would
+    need a check of the database per request to learn of revocations at once, which costs as much."""
 
     def __init__(self, db: Database):
         self.db = db
-        self._cache: dict[tuple[str | None, str], tuple[float, Principal]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
         if not authorization:
@@ -110,20 +170,13 @@ class Authenticator:
             return None
         if not secret:
             return None
-        digest = hash_secret(secret)
-        # None (Bearer) and "" (Basic with an empty id) must not share a cache entry: the latter is a wrong id.
-        key = (client_id, digest)
-        hit = self._cache.get(key)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
-        async with self.db.read() as session:
-            row = (await session.execute(
-                select(ApiClient).where(ApiClient.secret_hash == digest, ApiClient.disabled_at.is_(None))
-            )).scalar_one_or_none()
+        # A Core connection, not an ORM session: this runs on every request and costs half as much.
+        async with self.db.reader.connect() as conn:
+            row = (await conn.execute(
+                select(ApiClient.id, ApiClient.organization_id, ApiClient.role)
+                .where(ApiClient.secret_hash == hash_secret(secret), ApiClient.disabled_at.is_(None))
+            )).one_or_none()
+        # Basic names the client too (an empty id is a wrong id, not "any").
         if row is None or (client_id is not None and not hmac.compare_digest(row.id, client_id)):
             return None
-        principal = Principal(row.id, row.organization_id, row.role)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key] = (time.monotonic() + _CACHE_SECONDS, principal)
-        return principal
+        return Principal(row.id, row.organization_id, row.role)
