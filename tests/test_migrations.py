@@ -77,6 +77,8 @@ async def test_0007_gives_existing_policies_a_version_and_their_body_a_trail_ent
             assert entry.id == "aud_01jc0000000000000000000000" and entry.policy_id == "pol_01jc0000000000000000000000"
             assert (entry.event, entry.version, entry.policy_set_version, entry.client_id) == ("created", 1, 3, None)
             assert entry.body == body and entry.created_at == when
+        finally:
+            await engine.dispose()
 
 
 async def test_0009_widens_the_attachment_category_and_keeps_rows(backend, tmp_path):

@@ -1,7 +1,6 @@
 """The webhook URL guard: what subscriptions may name by default, with allow_private, and https-only."""
 from __future__ import annotations
 
-import socket
 
 import pytest
 
