@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -159,6 +160,29 @@ async def test_image_budgets_are_settings(own_app):
                             (tiff([(100, 100)] * 3), "total_pixels")):
             error = assert_envelope(await upload(c, data), 422, "image_too_large")
             assert error["details"]["limit"] == limit
+
+
+async def test_text_that_prints_to_too_many_pages_is_422_and_nothing_is_stored(app, client, credentials):
+    """25 MB of newlines would print 400,000 pages (hours of rendering, gigabytes of memory): refused at
+    upload from a count of the lines, quickly; ordinary notes of the same size limit pass."""
+    started = time.monotonic()
+    error = assert_envelope(await upload(client, b"\n" * (5 * 1024 * 1024), "note.txt"), 422, "text_too_long")
+    assert time.monotonic() - started < 10
+    assert error["details"]["limit"] == "text_pages" and error["details"]["setting"] == "PRIORAUTH_MAX_TEXT_PAGES"
+    assert error["details"]["maximum"] == 500 and error["details"]["actual"] > 80_000
+    one_long_line = assert_envelope(await upload(client, b"x" * 4_000_000, "note.txt"), 422, "text_too_long")
+    assert one_long_line["details"]["actual"] > 500  # wrapped lines count too
+    assert await stored_files(app, credentials.organization_id) == 0
+    notes = ("Knee pain for 6 months despite NSAIDs and 8 weeks of physical therapy; KL grade 3.\n" * 25_000)
+    assert (await upload(client, notes.encode(), "notes.txt")).status_code == 201  # ~2 MB, ~400 pages
+
+
+async def test_the_text_page_limit_is_a_setting(own_app):
+    application = await own_app(max_text_pages=2)
+    async with http_client(application, (await new_client(application, "provider")).secret) as c:
+        assert (await upload(c, b"line\n" * 120, "a.txt")).status_code == 201  # 2 pages of 63 lines
+        error = assert_envelope(await upload(c, b"line\n" * 130, "b.txt"), 422, "text_too_long")
+        assert error["details"]["maximum"] == 2 and error["details"]["actual"] == 3
 
 
 # ---------------------------------------------------------------- markup is never stored

@@ -75,6 +75,21 @@ async def test_a_50_page_fax_tiff_is_accepted_and_renders_one_page_per_frame(cli
     assert len(packet.pages) == documents["draftPacket"]["pageCount"]
 
 
+async def test_text_stored_before_the_page_limit_is_refused_before_printing(app, client, credentials):
+    """A text attachment of 2 MB of newlines (35,000 pages), stored as an older version accepted it, is
+    refused by preview and submit from a count of its lines, not printed for minutes."""
+    flood = b"\n" * (2 * 1024 * 1024)
+    file_id = new_id("file")
+    async with app.state.db.write() as session:
+        session.add(StoredFile(id=file_id, organization_id=credentials.organization_id, filename="notes.txt",
+                               content_type="text/plain", size=len(flood), sha256=hashlib.sha256(flood).hexdigest(),
+                               content=flood))
+    auth = (await client.post(A, json=complete_tka_case())).json()
+    assert (await client.post(f"{A}/{auth['id']}/attachments", json={"fileId": file_id})).status_code == 201
+    error = assert_envelope(await client.post(f"{A}/{auth['id']}/preview"), 422, "document_unreadable")
+    assert "is too large to render" in error["message"] and "PRIORAUTH_MAX_TEXT_PAGES" in error["message"]
+
+
 async def test_a_bomb_stored_before_uploads_were_checked_is_refused_before_decoding(app, client, credentials):
     """The issue's TIFF (twenty 9000x9000 pages, 1.6 GB decoded), written straight into the table as an
     older version accepted it: preview and submit refuse it from its headers, naming the limit."""

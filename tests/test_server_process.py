@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import shutil
 import signal
 import sqlite3
@@ -17,7 +16,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.cases import TKA_ANSWERS, tiny_pdf, tka_case
-from tests.support.server import environment, serve
+from tests.support.server import cli_client, environment, serve
 
 A = "/v1/prior-auth/authorizations"
 
@@ -55,6 +54,11 @@ def test_fresh_install_serves_the_whole_lifecycle_over_tcp(server):
         assert events[0]["type"] == "prior_auth.authorization.created"
         assert events[-1]["type"] == "prior_auth.completed"
         assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
+    # The server's whole log of that lifecycle (INFO level: every request) holds no PHI and no secret.
+    logged = "".join(server.log)
+    assert "request" in logged and A in logged
+    for private in ("Ada", "Lovelace", "W123456789", "imaging report", secret, secret[6:]):
+        assert private not in logged, private
     with sqlite3.connect(tmp_db) as conn:  # journal_mode=WAL persists in the file
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -117,12 +121,7 @@ def test_the_curl_example_walks_a_case_to_approval(server, tmp_path):
 def test_hitl_walkthrough_example_runs_against_the_server(server):
     """examples/hitl_prior_auth.py, unchanged, against the running server (admin, agent and reviewer clients)."""
     env = environment(server.data_dir)
-    secrets = {}
-    for role in ("provider", "reviewer"):
-        done = subprocess.run([sys.executable, "-m", "priorauth", "clients", "create", "--org", "default", "--name",
-                               role, "--role", role], env=env,
-                              capture_output=True, text=True, timeout=60)
-        secrets[role] = re.search(r"secret:\s+(\S+)", done.stdout).group(1)
+    secrets = {role: cli_client(server.data_dir, role) for role in ("provider", "reviewer")}
     example = Path(__file__).resolve().parent.parent / "examples" / "hitl_prior_auth.py"
     run = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=120, env={
         **env, "BASE_URL": server.base, "ADMIN_SECRET": server.secret, "AGENT_SECRET": secrets["provider"],

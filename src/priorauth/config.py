@@ -21,21 +21,24 @@ def parse_schedule(text: str) -> tuple[float, ...]:
     return waits
 
 
-class ImageLimits(NamedTuple):
-    """What one image attachment (PNG, JPEG or TIFF) may hold. Checked from the headers at upload, and
-    again frame by frame, before each frame is decoded, when the image is rendered into a packet."""
+class RenderLimits(NamedTuple):
+    """What one attachment may take to render into a packet. An image (PNG, JPEG or TIFF) is checked from
+    its headers at upload, and again frame by frame, before each frame is decoded, when it is rendered; a
+    text file by the pages it would print, at upload and again before it is rendered."""
 
     frames: int  # pages of a TIFF (a PNG or JPEG is one frame)
     frame_pixels: int  # width x height of any one frame
     total_pixels: int  # width x height summed over all frames
+    text_pages: int  # pages a plain-text attachment prints to
 
 
 # Defaults that take real scans: a 300 dpi letter page is 8.4 MP, a 600 dpi legal page 43 MP, a 48 MP
 # phone photo 48 MP, a fax page (204x196 dpi) 3.8 MP; a 50-page fax or a 70-page 300 dpi scan fits in the
 # total. Rendering decodes one frame at a time, so the frame limit bounds a render's memory (a 49 MP frame
 # peaks at ~150 MB grey, ~560 MB colour with alpha, measured); the total and the frame count bound its
-# time and the packet's pages.
-IMAGE_LIMITS = ImageLimits(frames=500, frame_pixels=50_000_000, total_pixels=600_000_000)
+# time and the packet's pages. Text prints ~75 lines a page: 500 pages is ~1.9 MB of ordinary notes, while
+# 25 MB of newlines would print 400,000 pages (about 6 GB and six minutes of rendering, measured on 1 MB).
+RENDER_LIMITS = RenderLimits(frames=500, frame_pixels=50_000_000, total_pixels=600_000_000, text_pages=500)
 
 
 class Settings(BaseSettings):
@@ -48,10 +51,11 @@ class Settings(BaseSettings):
     database_url: str = Field("", validation_alias=AliasChoices("DATABASE_URL", "PRIORAUTH_DATABASE_URL"))
     max_file_bytes: int = 25 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
-    # Image attachments: see IMAGE_LIMITS above (Pillow itself refuses an image or first TIFF page over 178,956,970 pixels).
-    max_image_frames: int = Field(IMAGE_LIMITS.frames, ge=1)
-    max_image_frame_pixels: int = Field(IMAGE_LIMITS.frame_pixels, ge=1)
-    max_image_total_pixels: int = Field(IMAGE_LIMITS.total_pixels, ge=1)
+    # Image attachments: see RENDER_LIMITS above (Pillow itself refuses an image or first TIFF page over 178,956,970 pixels).
+    max_image_frames: int = Field(RENDER_LIMITS.frames, ge=1)
+    max_image_frame_pixels: int = Field(RENDER_LIMITS.frame_pixels, ge=1)
+    max_image_total_pixels: int = Field(RENDER_LIMITS.total_pixels, ge=1)
+    max_text_pages: int = Field(RENDER_LIMITS.text_pages, ge=1)  # pages a text attachment may print to
     # A submission still `submitting` this long after it started is taken as crashed.
     submission_stale_seconds: float = 60.0
     worker_enabled: bool = True  # run the outbox worker inside `serve`
@@ -99,8 +103,9 @@ class Settings(BaseSettings):
         return loosened
 
     @property
-    def image_limits(self) -> ImageLimits:
-        return ImageLimits(self.max_image_frames, self.max_image_frame_pixels, self.max_image_total_pixels)
+    def render_limits(self) -> RenderLimits:
+        return RenderLimits(self.max_image_frames, self.max_image_frame_pixels, self.max_image_total_pixels,
+                            self.max_text_pages)
 
     @property
     def retry_schedule(self) -> tuple[float, ...]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from pydantic import BaseModel, ConfigDict
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
@@ -23,6 +24,70 @@ from priorauth import db
 log = structlog.get_logger("priorauth.http")
 UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
 RETRY_AFTER = {"Retry-After": "5"}  # seconds
+
+
+# --- the shapes, as schemas for /openapi.json -------------------------------------------------------
+
+class Issue(BaseModel):
+    path: str
+    message: str
+    type: str | None = None
+
+
+class LifecycleErrorBody(BaseModel):
+    code: str
+    message: str
+    retryable: bool
+    details: dict[str, Any]
+    issues: list[Issue]
+
+
+class LifecycleError(BaseModel):
+    """The lifecycle face's error envelope (`/v1/...`)."""
+
+    error: LifecycleErrorBody
+    requestId: str
+
+
+class ReviewError(BaseModel):
+    """The review face's error (`/api/...`): FastAPI's `detail`, a message or the validation errors."""
+
+    model_config = ConfigDict(extra="allow")
+    detail: str | list[dict[str, Any]]
+
+
+class WorkflowErrorBody(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the fields each code names, e.g. `field`, `issues`
+    code: str
+    message: str
+
+
+class WorkflowError(BaseModel):
+    """The workflow control plane's error (`/api/v1/...`), an UPPER_SNAKE code as AxonFlow spells it."""
+
+    error: WorkflowErrorBody
+
+
+def error_model(path: str) -> type[BaseModel]:
+    """The error schema of the face that serves `path`."""
+    return WorkflowError if coded_face(path) else ReviewError if detail_face(path) else LifecycleError
+
+
+def responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=`: the error statuses it answers beyond the ones every route can (apidocs adds
+    those, and each face's envelope as the body)."""
+    return {status: {"description": text} for status, text in described.items()}
+
+
+def binary(description: str, *media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a route that answers bytes of one of `media_types`."""
+    schema = {"type": "string", "format": "binary"}
+    return {200: {"description": description, "content": {kind: {"schema": schema} for kind in media_types}}}
+
+
+def validation_status(path: str) -> int:
+    """What a request that fails validation answers on the face of `path` (the workflow face says 400)."""
+    return 400 if coded_face(path) else 422
 
 
 class ApiError(Exception):

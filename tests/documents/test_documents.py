@@ -16,7 +16,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 import priorauth.documents.render as render_module
-from priorauth.config import IMAGE_LIMITS, ImageLimits
+from priorauth.config import RENDER_LIMITS, RenderLimits
 from priorauth.documents import (
     DocumentError,
     build_packet,
@@ -250,17 +250,17 @@ def test_unreadable_part_raises_document_error_naming_it(content_type: str, data
 
 @pytest.mark.parametrize(("part", "limits", "setting"), [
     # Only the second page is huge; the renderer refuses it from its header, before decoding a pixel.
-    (("image/tiff", tiff([(100, 100)] + [(9000, 9000)] * 19)), IMAGE_LIMITS, "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS"),
-    (("image/png", png_header(9000, 9000)), IMAGE_LIMITS, "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS"),
+    (("image/tiff", tiff([(100, 100)] + [(9000, 9000)] * 19)), RENDER_LIMITS, "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS"),
+    (("image/png", png_header(9000, 9000)), RENDER_LIMITS, "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS"),
     # A 16x16 page in 40000x40000 tiles: decoding it would allocate 1.6 GB for the tile.
-    (("image/tiff", tiff([(16, 16)], bits=8, tile=(40000, 40000))), IMAGE_LIMITS, "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS"),
-    (("image/tiff", tiff([(10, 10)] * 3)), ImageLimits(frames=2, frame_pixels=100, total_pixels=300),
+    (("image/tiff", tiff([(16, 16)], bits=8, tile=(40000, 40000))), RENDER_LIMITS, "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS"),
+    (("image/tiff", tiff([(10, 10)] * 3)), RenderLimits(frames=2, frame_pixels=100, total_pixels=300, text_pages=1),
      "PRIORAUTH_MAX_IMAGE_FRAMES"),
-    (("image/tiff", tiff([(10, 10)] * 3)), ImageLimits(frames=3, frame_pixels=100, total_pixels=250),
+    (("image/tiff", tiff([(10, 10)] * 3)), RenderLimits(frames=3, frame_pixels=100, total_pixels=250, text_pages=1),
      "PRIORAUTH_MAX_IMAGE_TOTAL_PIXELS"),
 ], ids=["tiff-big-second-page", "png", "tiff-huge-tiles", "frames", "total"])
 def test_an_image_over_its_budget_is_refused_before_it_is_decoded(
-    part: tuple[str, bytes], limits: ImageLimits, setting: str
+    part: tuple[str, bytes], limits: RenderLimits, setting: str
 ) -> None:
     """Files stored before uploads were checked (or under larger limits) still cannot exhaust memory."""
     with pytest.raises(DocumentError) as info:
@@ -269,7 +269,7 @@ def test_an_image_over_its_budget_is_refused_before_it_is_decoded(
 
 
 def test_frames_within_the_budget_render_one_page_each() -> None:
-    limits = ImageLimits(frames=3, frame_pixels=100 * 100, total_pixels=3 * 100 * 100)
+    limits = RenderLimits(frames=3, frame_pixels=100 * 100, total_pixels=3 * 100 * 100, text_pages=1)
     assert pages(build_packet([("image/tiff", tiff([(100, 100), (80, 40), (100, 100)]))], limits)) == 3
 
 

@@ -9,8 +9,10 @@ from priorauth.auth import service
 from priorauth.auth.deps import require_role
 from priorauth.auth.schemas import OrganizationPatch
 from priorauth.auth.service import Principal
+from priorauth.errors import responses
 
-router = APIRouter(prefix="/v1/organization", tags=["organization"])
+router = APIRouter(prefix="/v1/organization", tags=["organization"],
+                   responses=responses({403: "Needs the `admin` role"}))
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 
 

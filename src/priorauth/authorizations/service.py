@@ -55,7 +55,7 @@ from priorauth.authorizations.schemas import (
 )
 from priorauth.authorizations.timeframes import payer_decision_due
 from priorauth.authorizations.validation import CaseAssessment, Issue, assess
-from priorauth.config import ImageLimits
+from priorauth.config import RenderLimits
 from priorauth.db import Database
 from priorauth.documents import compose
 from priorauth.errors import ApiError, issues_from, not_found
@@ -624,7 +624,7 @@ def _artifact(auth: Authorization, kind: str, purpose: str, pdf: compose.Pdf, at
 
 # ---------------------------------------------------------------- preview
 
-async def preview(db: Database, who: Principal, auth_id: str, image_limits: ImageLimits) -> dict:
+async def preview(db: Database, who: Principal, auth_id: str, render_limits: RenderLimits) -> dict:
     """Render the filled form and a draft packet; the lifecycle (state, version, events) is untouched."""
     async with db.read() as session:
         auth = await _load(session, who, auth_id)
@@ -633,7 +633,7 @@ async def preview(db: Database, who: Principal, auth_id: str, image_limits: Imag
     assessment = _assess(auth)
     try:
         documents = await asyncio.to_thread(compose.render_preview, auth.id, auth.case, auth.questionnaire,
-                                            assessment.questionnaire.question_states, parts, image_limits)
+                                            assessment.questionnaire.question_states, parts, render_limits)
     except compose.DocumentError as exc:
         raise ApiError(422, "document_unreadable", str(exc)) from None
     form_artifact = _artifact(auth, "filled_form", "preview", documents["filled_form"], None)
@@ -684,7 +684,7 @@ async def preview(db: Database, who: Principal, auth_id: str, image_limits: Imag
 # ---------------------------------------------------------------- submit
 
 async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: str | None,
-                 image_limits: ImageLimits) -> tuple[dict, bool]:
+                 render_limits: RenderLimits) -> tuple[dict, bool]:
     """Stage 1 takes the lock and moves to `submitting`; stage 2 renders and sends; stage 3 records.
     Returns (authorization with its submission, replayed)."""
     attempt_id, snapshot = await _submit_stage1(db, who, auth_id, idempotency_key)
@@ -697,7 +697,7 @@ async def submit(db: Database, who: Principal, auth_id: str, idempotency_key: st
         submitted_at = utcnow()
         documents = await asyncio.to_thread(
             compose.render_submission, auth.id, auth.case, auth.questionnaire, question_states, attachments,
-            parts, iso(submitted_at), attempt_id, channel.name, image_limits)
+            parts, iso(submitted_at), attempt_id, channel.name, render_limits)
         stage = "channel_error"
         confirmation = await channel.send(Outbound(auth.id, attempt_id, auth.payer_id,
                                                    documents["submission_packet"].content))

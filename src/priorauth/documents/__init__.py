@@ -3,6 +3,7 @@
 from .render import (
     DocumentError,
     build_packet,
+    check_text,
     preload_fonts,
     render_cover_sheet,
     render_filled_form,
@@ -11,6 +12,7 @@ from .render import (
 __all__ = [
     "DocumentError",
     "build_packet",
+    "check_text",
     "preload_fonts",
     "render_cover_sheet",
     "render_filled_form",

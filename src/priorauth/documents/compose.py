@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from pypdf import PdfReader
 
-from priorauth.config import ImageLimits
+from priorauth.config import RenderLimits
 from priorauth.documents.render import DocumentError, build_packet, render_cover_sheet, render_filled_form
 
 __all__ = ["DocumentError", "Pdf", "render_preview", "render_submission"]
@@ -31,18 +31,18 @@ def _form(auth_id: str, case: dict, resolved: dict, question_states: list[dict])
 
 
 def render_preview(auth_id: str, case: dict, resolved: dict, question_states: list[dict],
-                   parts: list[tuple[str, bytes]], image_limits: ImageLimits) -> dict[str, Pdf]:
+                   parts: list[tuple[str, bytes]], render_limits: RenderLimits) -> dict[str, Pdf]:
     """The filled form and a draft packet (the form followed by the attachments)."""
     form = _form(auth_id, case, resolved, question_states)
-    packet = build_packet([("application/pdf", form), *parts], image_limits)
+    packet = build_packet([("application/pdf", form), *parts], render_limits)
     return {"filled_form": _pdf(form), "draft_packet": _pdf(packet)}
 
 
 def render_submission(auth_id: str, case: dict, resolved: dict, question_states: list[dict],
                       attachments: list[dict], parts: list[tuple[str, bytes]], submitted_at: str,
-                      attempt_id: str, channel: str, image_limits: ImageLimits) -> dict[str, Pdf]:
+                      attempt_id: str, channel: str, render_limits: RenderLimits) -> dict[str, Pdf]:
     """The filled form, the cover sheet and the packet (cover + form + attachments)."""
     form = _form(auth_id, case, resolved, question_states)
     cover = render_cover_sheet({"id": auth_id, **case}, attachments, submitted_at, attempt_id, channel)
-    packet = build_packet([("application/pdf", cover), ("application/pdf", form), *parts], image_limits)
+    packet = build_packet([("application/pdf", cover), ("application/pdf", form), *parts], render_limits)
     return {"filled_form": _pdf(form), "cover_sheet": _pdf(cover), "submission_packet": _pdf(packet)}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import types
 import unicodedata
 from collections.abc import Iterable
@@ -40,12 +41,13 @@ from fpdf.fonts import SubsetMap, TTFFont
 from PIL import Image, ImageSequence
 from pypdf import PdfReader, PdfWriter
 
-from priorauth.config import IMAGE_LIMITS, ImageLimits
-from priorauth.documents.images import Budget, ImageTooLarge
+from priorauth.config import RENDER_LIMITS, RenderLimits
+from priorauth.documents.limits import Budget, TooLargeToRender
 
 __all__ = [
     "DocumentError",
     "build_packet",
+    "check_text",
     "preload_fonts",
     "render_cover_sheet",
     "render_filled_form",
@@ -694,7 +696,7 @@ _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/tif":
 _IMAGE_MARGIN = 12.7
 
 
-def _image_pages(data: bytes, kind: str, limits: ImageLimits) -> bytes:
+def _image_pages(data: bytes, kind: str, limits: RenderLimits) -> bytes:
     """Each image (each TIFF frame) on its own page, fit inside the margins. Frames are decoded one at
     a time, each checked against the limits from its header first; Pillow reuses or frees a frame's
     pixels when it seeks to the next, so memory is bounded by the largest frame, not their sum."""
@@ -718,26 +720,58 @@ def _image_pages(data: bytes, kind: str, limits: ImageLimits) -> bytes:
     return doc.done()
 
 
-def _text_pages(data: bytes, charset: str | None) -> bytes:
+_TEXT_SIZE, _TEXT_LINE = 8.5, 3.9  # points, mm
+
+
+def _text_of(data: bytes, charset: str | None) -> str:
     try:
         text = data.decode(charset or "utf-8-sig", errors="replace")
     except LookupError:  # an unknown charset name
         text = data.decode("utf-8-sig", errors="replace")
-    text = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4)
+    return text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4)
+
+
+@lru_cache(maxsize=1)
+def _text_geometry() -> tuple[int, int]:
+    """Characters per line and lines per page of a text attachment (monospace: the same for any text)."""
+    doc = _Doc("Attachment", _EPOCH, family="mono")
+    doc.add_page()
+    doc.use(_TEXT_SIZE)
+    return max(int(doc.epw / doc.width("M")), 1), max(int((doc.h - doc.t_margin - doc.b_margin) / _TEXT_LINE), 1)
+
+
+def check_text(data: bytes, charset: str | None, limits: RenderLimits) -> None:
+    """Refuse text that would print to more pages than the limit, counted without printing it (1 MB of
+    newlines is 17,000 pages: 14 s and 250 MB to render)."""
+    per_line, per_page = _text_geometry()
+    text = _text_of(data, charset)
+    # Each line prints as one row plus one more per per_line characters it runs over (no list of lines:
+    # 25 MB of newlines would be 26 million strings).
+    overruns = re.findall(f"[^\n]{{{per_line + 1},}}", text)
+    rows = text.count("\n") + 1 + sum((len(line) - 1) // per_line for line in overruns)
+    pages = -(-rows // per_page)
+    if pages > limits.text_pages:
+        raise TooLargeToRender("text_pages", limits.text_pages, pages, f"The text prints to about {pages:,} "
+                               f"pages; at most {limits.text_pages:,} pages of text are accepted")
+
+
+def _text_pages(data: bytes, charset: str | None, limits: RenderLimits) -> bytes:
+    check_text(data, charset, limits)
+    text = _text_of(data, charset)
     doc = _Doc("Attachment", _EPOCH, family="mono", content=text)
     doc.add_page()
-    doc.use(8.5)
+    doc.use(_TEXT_SIZE)
     # Monospace: a line holds a fixed number of characters; cut long lines, keep indentation.
     per_line = max(int(doc.epw / doc.width("M")), 1)
     for line in doc.fit(text).split("\n"):
         for start in range(0, max(len(line), 1), per_line):
-            doc.line(3.9, line[start : start + per_line])
+            doc.line(_TEXT_LINE, line[start : start + per_line])
     return doc.done()
 
 
-def build_packet(parts: list[tuple[str, bytes]], image_limits: ImageLimits = IMAGE_LIMITS) -> bytes:
+def build_packet(parts: list[tuple[str, bytes]], render_limits: RenderLimits = RENDER_LIMITS) -> bytes:
     """Merge the parts, in order, into one PDF. Each part is (content_type, bytes): a PDF, a
-    PNG/JPEG/TIFF image (one page per image or frame, within image_limits) or plain text
+    PNG/JPEG/TIFF image (one page per image or frame, within render_limits) or plain text
     (monospace pages)."""
     if not parts:
         raise DocumentError("packet has no parts")
@@ -752,9 +786,9 @@ def build_packet(parts: list[tuple[str, bytes]], image_limits: ImageLimits = IMA
             if kind == "application/pdf":
                 pdf = data
             elif kind in ("image/png", "image/jpeg", "image/tiff"):
-                pdf = _image_pages(data, kind, image_limits)
+                pdf = _image_pages(data, kind, render_limits)
             elif kind == "text/plain":
-                pdf = _text_pages(data, charset)
+                pdf = _text_pages(data, charset, render_limits)
             else:
                 raise DocumentError(f"{label}: unsupported content type")
             reader = PdfReader(io.BytesIO(pdf))
@@ -763,7 +797,7 @@ def build_packet(parts: list[tuple[str, bytes]], image_limits: ImageLimits = IMA
             writer.append(reader, import_outline=False)
         except DocumentError:
             raise
-        except ImageTooLarge as exc:
+        except TooLargeToRender as exc:
             raise DocumentError(f"{label} is too large to render: {exc}") from None
         except Exception as exc:  # any parser's error: say which part, hide the library type
             raise DocumentError(f"{label} cannot be read: {exc}") from exc

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from priorauth.auth.deps import require_role
 from priorauth.auth.service import Principal
+from priorauth.errors import responses
 from priorauth.events import service
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses=responses({403: "Needs the `admin` role"}))
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 
 

@@ -8,9 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from priorauth.auth.service import Principal
-from priorauth.config import ImageLimits
+from priorauth.config import RenderLimits
 from priorauth.db import Database
-from priorauth.documents.images import ImageTooLarge, check_image
+from priorauth.documents import check_text
+from priorauth.documents.limits import TooLargeToRender, check_image
 from priorauth.errors import ApiError, not_found
 from priorauth.files.models import StoredFile
 from priorauth.files.sniff import ALLOWED, IMAGES, MARKUP, sniff
@@ -32,7 +33,7 @@ def file_json(f: StoredFile) -> dict:
 
 
 async def upload(db: Database, who: Principal, filename: str | None, data: bytes, max_bytes: int,
-                 image_limits: ImageLimits) -> StoredFile:
+                 render_limits: RenderLimits) -> StoredFile:
     if not data:
         raise ApiError(422, "validation_failed", "The uploaded file is empty.",
                        issues=[{"path": "file", "message": "file is empty"}])
@@ -45,12 +46,15 @@ async def upload(db: Database, who: Principal, filename: str | None, data: bytes
     if content_type not in ALLOWED:
         raise ApiError(415, "unsupported_file_type",
                        f"Only {', '.join(ALLOWED)} are accepted; the content matched none of them.")
-    if content_type in IMAGES:
-        try:
-            check_image(data, image_limits)
-        except ImageTooLarge as exc:
-            raise ApiError(422, "image_too_large", f"{exc}.", details={
-                "limit": exc.limit, "setting": exc.setting, "maximum": exc.maximum, "actual": exc.actual}) from None
+    try:
+        if content_type in IMAGES:
+            check_image(data, render_limits)
+        elif content_type == "text/plain":
+            check_text(data, None, render_limits)
+    except TooLargeToRender as exc:
+        code = "image_too_large" if content_type in IMAGES else "text_too_long"
+        raise ApiError(422, code, f"{exc}.", details={
+            "limit": exc.limit, "setting": exc.setting, "maximum": exc.maximum, "actual": exc.actual}) from None
     row = StoredFile(id=new_id("file"), organization_id=who.organization_id, filename=clean_filename(filename),
                      content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(), content=data)
     async with db.write() as session:

@@ -9,12 +9,13 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from priorauth.auth.deps import require_role
 from priorauth.auth.service import Principal
+from priorauth.errors import binary, responses
 from priorauth.review import service
 from priorauth.review.schemas import CoverageAgentRequest, DecisionRequest, PriorAuthRequest, SynthesisAgentRequest
 
-router = APIRouter(prefix="/api", tags=["review"])
+router = APIRouter(prefix="/api", tags=["review"], responses=responses({403: "Needs the `reviewer` role"}))
 Reviewer = Annotated[Principal, Depends(require_role("reviewer"))]
-PDF = {200: {"content": {"application/pdf": {}}}}
+PDF = binary("The PDF", "application/pdf")
 
 
 def _db(request: Request):
@@ -58,7 +59,7 @@ async def audit_pdf(request_id: str, request: Request, who: Reviewer) -> Respons
 
 
 @router.get("/review/{request_id}/letter.pdf", summary="The notification letter PDF (after the decision)",
-            response_class=Response, responses=PDF)
+            response_class=Response, responses=PDF | responses({404: "No such review, or no decision yet"}))
 async def letter_pdf(request_id: str, request: Request, who: Reviewer) -> Response:
     content = await service.letter_pdf(_db(request), who, request_id)
     return Response(content, media_type="application/pdf",
@@ -71,7 +72,8 @@ async def list_reviews(request: Request, who: Reviewer,
     return await service.list_(_db(request), who, limit)
 
 
-@router.post("/decision", summary="Record the human decision: accept or override")
+@router.post("/decision", summary="Record the human decision: accept or override", responses=responses({
+    404: "Review not found", 409: "Decision already recorded for this review"}))
 async def decision(body: DecisionRequest, request: Request, who: Reviewer) -> dict:
     return await service.decide(_db(request), who, body)
 

@@ -14,7 +14,7 @@ from priorauth.auth.deps import Who
 from priorauth.auth.service import Principal, get_organization
 from priorauth.authorizations import service
 from priorauth.authorizations.schemas import PayerEvent
-from priorauth.errors import ApiError
+from priorauth.errors import ApiError, responses
 
 router = APIRouter(prefix="/v1/sandbox/prior-auth", tags=["sandbox"])
 
@@ -29,7 +29,11 @@ async def _payer(request: Request, who: Who) -> Principal:
     return who
 
 
-@router.post("/authorizations/{authorization_id}/payer-events", summary="Send a payer response (sandbox)")
+@router.post("/authorizations/{authorization_id}/payer-events", summary="Send a payer response (sandbox)",
+             responses=responses({
+                 403: "`sandbox_not_enabled`: not an admin client, and the organization's sandbox is off",
+                 404: "`not_found`; `sandbox_disabled`: the server runs with PRIORAUTH_ENV=production",
+                 409: "`invalid_state_transition`; `no_cancel_requested`; `channel_mismatch`"}))
 async def payer_event(authorization_id: str, event: Annotated[PayerEvent, Body()], request: Request,
                       response: Response, who: Annotated[Principal, Depends(_payer)]) -> dict:
     result = await service.payer_event(request.app.state.db, who, authorization_id, event)

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from priorauth.auth.deps import require_role
 from priorauth.auth.service import Principal
+from priorauth.errors import responses
 from priorauth.webhooks import service
 from priorauth.webhooks.schemas import EndpointCreate, EndpointPatch
 from priorauth.webhooks.urls import UrlGuard
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=responses({403: "Needs the `admin` role"}))
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 
 
