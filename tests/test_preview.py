@@ -75,32 +75,32 @@ async def test_a_50_page_fax_tiff_is_accepted_and_renders_one_page_per_frame(cli
     assert len(packet.pages) == documents["draftPacket"]["pageCount"]
 
 
-async def test_text_stored_before_the_page_limit_is_refused_before_printing(app, client, credentials):
-    """A text attachment of 2 MB of newlines (35,000 pages), stored as an older version accepted it, is
-    refused by preview and submit from a count of its lines, not printed for minutes."""
-    flood = b"\n" * (2 * 1024 * 1024)
+async def _case_with_stored_file(app, client, credentials, filename: str, content_type: str, data: bytes) -> str:
+    """A complete case with a file attached that was written straight into the table, as an older version
+    accepted it (no upload checks); returns the authorization id."""
     file_id = new_id("file")
     async with app.state.db.write() as session:
-        session.add(StoredFile(id=file_id, organization_id=credentials.organization_id, filename="notes.txt",
-                               content_type="text/plain", size=len(flood), sha256=hashlib.sha256(flood).hexdigest(),
-                               content=flood))
+        session.add(StoredFile(id=file_id, organization_id=credentials.organization_id, filename=filename,
+                               content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                               content=data))
     auth = (await client.post(A, json=complete_tka_case())).json()
     assert (await client.post(f"{A}/{auth['id']}/attachments", json={"fileId": file_id})).status_code == 201
-    error = assert_envelope(await client.post(f"{A}/{auth['id']}/preview"), 422, "document_unreadable")
+    return auth["id"]
+
+
+async def test_text_stored_before_the_page_limit_is_refused_before_printing(app, client, credentials):
+    """A text attachment of 2 MB of newlines (35,000 pages) is refused by preview from a count of its lines,
+    not printed for minutes."""
+    auth_id = await _case_with_stored_file(app, client, credentials, "notes.txt", "text/plain", b"\n" * 2 ** 21)
+    error = assert_envelope(await client.post(f"{A}/{auth_id}/preview"), 422, "document_unreadable")
     assert "is too large to render" in error["message"] and "PRIORAUTH_MAX_TEXT_PAGES" in error["message"]
 
 
 async def test_a_bomb_stored_before_uploads_were_checked_is_refused_before_decoding(app, client, credentials):
-    """The issue's TIFF (twenty 9000x9000 pages, 1.6 GB decoded), written straight into the table as an
-    older version accepted it: preview and submit refuse it from its headers, naming the limit."""
-    bomb = tiff([(9000, 9000)] * 20)
-    file_id = new_id("file")
-    async with app.state.db.write() as session:
-        session.add(StoredFile(id=file_id, organization_id=credentials.organization_id, filename="fax.tif",
-                               content_type="image/tiff", size=len(bomb), sha256=hashlib.sha256(bomb).hexdigest(),
-                               content=bomb))
-    auth = (await client.post(A, json=complete_tka_case())).json()
-    assert (await client.post(f"{A}/{auth['id']}/attachments", json={"fileId": file_id})).status_code == 201
+    """The issue's TIFF (twenty 9000x9000 pages, 1.6 GB decoded): preview and submit refuse it from its
+    headers, naming the limit."""
+    auth = {"id": await _case_with_stored_file(app, client, credentials, "fax.tif", "image/tiff",
+                                               tiff([(9000, 9000)] * 20))}
     preview = await client.post(f"{A}/{auth['id']}/preview")
     error = assert_envelope(preview, 422, "document_unreadable")
     assert "is too large to render" in error["message"] and "PRIORAUTH_MAX_IMAGE_FRAME_PIXELS" in error["message"]

@@ -21,6 +21,16 @@ from standardwebhooks.webhooks import Webhook
 W = "/v1/webhooks/endpoints"
 
 
+async def read_body(receive) -> bytes:
+    """The whole body of an ASGI request."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 class Receiver:
     """Records every request; per path it can fail every n-th request or all of them."""
 
@@ -32,12 +42,7 @@ class Receiver:
         self._lock = threading.Lock()
 
     async def __call__(self, scope, receive, send):
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         path = scope["path"]
         with self._lock:
             n = self._counts[path] = self._counts.get(path, 0) + 1

@@ -40,7 +40,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.cases import TKA_ANSWERS, tiny_pdf, tka_case
 from tests.support.apps import BACKENDS, create_own_database, drop_own_database
-from tests.support.webhooks import serving
+from tests.support.webhooks import read_body, serving
 
 A = "/v1/prior-auth/authorizations"
 W = "/v1/webhooks/endpoints"
@@ -70,12 +70,7 @@ class Receiver:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if scope["path"] != self.path:
             await send({"type": "http.response.start", "status": 410, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
