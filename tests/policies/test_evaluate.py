@@ -109,7 +109,7 @@ def test_missing_xray_gives_a_concrete_gap():
 def test_one_gap_per_unmet_criterion():
     result = policies.evaluate("tka-27447", tka_request(diagnosis_codes=["E11.9"]), extraction(), today=TODAY)
     unmet = [c for c in result["criteria_assessment"] if c["status"] != "MET"]
-    assert len(result["documentation_gaps"]) == len(unmet) == 4  # infection exclusion is met by silence
+    assert len(result["documentation_gaps"]) == len(unmet) == 5  # silence does not rule out an infection
     assert result["diagnosis_alignment"]["aligned"] == []
 
 

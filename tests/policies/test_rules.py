@@ -75,9 +75,11 @@ def test_absent_explicitly_ruled_out():
     assert (out.status, out.confidence) == (MET, 90)
 
 
-def test_absent_silent_is_met_with_low_confidence_or_insufficient():
-    assert (assess({"absent": {"concepts": ["fever"]}}, facts()).confidence) == 60
-    assert assess({"absent": {"concepts": ["fever"], "silent": "INSUFFICIENT"}}, facts()).status == INSUFFICIENT
+def test_absent_silent_is_insufficient_unless_the_rule_accepts_silence():
+    """Safe by default: an exclusion nobody addresses (a boxed warning, an infection) is not ruled out."""
+    assert assess({"absent": {"concepts": ["fever"]}}, facts()).status == INSUFFICIENT
+    silent = assess({"absent": {"concepts": ["fever"], "silent": "MET"}}, facts())
+    assert (silent.status, silent.confidence) == (MET, 60)
 
 
 def test_absent_present_is_not_met():
@@ -87,14 +89,14 @@ def test_absent_present_is_not_met():
 
 def test_absent_family_history_counts_only_when_asked():
     item = mention(NOTES, "medullary thyroid carcinoma", "medullary_thyroid_carcinoma", "condition", family=True)
-    assert assess({"absent": {"concepts": ["medullary_thyroid_carcinoma"]}}, facts(item)).status == MET
+    assert assess({"absent": {"concepts": ["medullary_thyroid_carcinoma"], "silent": "MET"}}, facts(item)).status == MET
     rule = {"absent": {"concepts": ["medullary_thyroid_carcinoma"], "include_family": True}}
     assert assess(rule, facts(item)).status == NOT_MET
 
 
 def test_absent_history_counts_only_when_current_only_false():
     item = mention(NOTES, "medullary thyroid carcinoma", "medullary_thyroid_carcinoma", "condition", historical=True)
-    assert assess({"absent": {"concepts": ["medullary_thyroid_carcinoma"]}}, facts(item)).status == MET
+    assert assess({"absent": {"concepts": ["medullary_thyroid_carcinoma"], "silent": "MET"}}, facts(item)).status == MET
     rule = {"absent": {"concepts": ["medullary_thyroid_carcinoma"], "current_only": False}}
     assert assess(rule, facts(item)).status == NOT_MET
 

@@ -116,3 +116,25 @@ def test_a_null_extraction_confidence_counts_as_zero():
     clinical = {**_clinical(), "clinical_extraction": {"extraction_confidence": None}}
     result = synthesis.decide(REQUEST, compliance.review(REQUEST), clinical, _coverage(["MET"]))
     assert result["confidence"] == synthesis.confidence(90, 0, 1.0, 1.0)
+
+
+def test_a_service_without_a_policy_is_never_approved():
+    """A strong note for a brain MRI (no policy in the library names 70553) meets every general criterion, yet
+    pends: without the payer's criteria only a reviewer decides; the gap says what the reviewer needs."""
+    from datetime import datetime, timezone
+
+    from priorauth.review import engine, pipeline
+
+    notes = ("Neurology follow-up. 44-year-old with chronic migraine for 6 years, 18 headache days a month, "
+             "MIDAS 62. Failed topiramate 100 mg daily for 6 months and propranolol 80 mg for 4 months. "
+             "Neurological exam normal, no papilledema, no focal deficit. Requesting MRI brain with and "
+             "without contrast to complete the work-up before onabotulinumtoxinA. " * 2)
+    request = {**REQUEST, "diagnosis_codes": ["G43.709"], "procedure_codes": ["70553"], "clinical_notes": notes}
+    now = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    response = pipeline.run("no-policy", request, None, engine.extractor(), now, lambda: now)
+    assert response["agent_results"]["coverage"]["path"] == "B"
+    assert all(c["status"] == "MET" for c in response["agent_results"]["coverage"]["criteria_assessment"])
+    assert response["recommendation"] == "pend_for_review"
+    gate = next(g for g in response["decision_gates"] if g["name"] == "medical_necessity")
+    assert gate["status"] == "FAIL" and "No coverage policy in the library covers this service" in gate["detail"]
+    assert response["documentation_gaps"][0]["what"].startswith("Medical-necessity review of 70553")

@@ -240,7 +240,8 @@ def _absent(args: dict, facts: Facts) -> Outcome:
         return Outcome(NOT_MET, CONF_NEGATED, _spans(present), f"Exclusion documented: {_quotes(present)}")
     if ruled_out:
         return Outcome(MET, CONF_EXPLICIT, _spans(ruled_out), f"Explicitly ruled out: {_quotes(ruled_out)}")
-    status = args.get("silent", MET)
+    # Safe by default: an exclusion nobody addresses (a boxed warning, an active infection) is not ruled out.
+    status = args.get("silent", INSUFFICIENT)
     return Outcome(status, CONF_SILENT if status == MET else CONF_NONE, [],
                    f"No mention of {_describe(args)}; assumed absent" if status == MET
                    else f"{_describe(args)} not addressed")

@@ -72,6 +72,9 @@ def _necessity_gate(coverage: dict) -> tuple[bool, str]:
     path = "policy path A" if coverage.get("path", "A") == "A" else "general medical-necessity path B"
     if not required:
         return False, f"No criteria could be assessed ({path})."
+    if coverage.get("path") == "B":  # safe by default: without the payer's criteria, only a human may decide
+        return False, (f"No coverage policy in the library covers this service ({path}); a reviewer applies the "
+                       "plan's medical-necessity criteria.")
     if len(met) == len(required):
         return True, f"{basis} ({path}): {len(met)}/{len(required)} required criteria met."
     unmet = [f"{c['criterion']} ({c['status']})" for c in required if c.get("status") != "MET"]
