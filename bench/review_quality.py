@@ -29,7 +29,14 @@ REVIEWED_AT = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)  # the corpus's 
 
 
 def load(folder: Path) -> list[dict]:
-    return [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.yaml"))]
+    cases = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.yaml"))]
+    for case in cases:  # YAML reads an unquoted 96372 or 1234567893 as a number; the wire sends strings
+        request = case["request"]
+        for key in ("diagnosis_codes", "procedure_codes"):
+            request[key] = [str(code) for code in request.get(key) or []]
+        for key in ("provider_npi", "patient_dob", "insurance_id"):
+            request[key] = str(request[key])
+    return cases
 
 
 def review(cases: list[dict]) -> list[tuple[dict, dict]]:
@@ -67,7 +74,8 @@ def score(results: list[tuple[dict, dict]]) -> dict:
         truth = case["expect"].get("criteria") or {}
         if "policy" in case["expect"]:
             outcomes["with_policy_truth"] += 1
-            outcomes["policy_matched"] += (coverage.get("policy") or {}).get("id") == case["expect"]["policy"]
+            matched = (coverage.get("policy") or {}).get("id") if coverage.get("path") == "A" else None
+            outcomes["policy_matched"] += matched == case["expect"]["policy"]
         assessed = {c["id"]: c["status"] for c in coverage.get("criteria_assessment") or []}
         for cid, status in truth.items():
             policy = case["expect"]["policy"]
