@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Table, event
+from sqlalchemy import JSON, Connection, DateTime, Executable, MetaData, Row, Table, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -58,6 +58,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def _begin_unless_autocommit(conn: Connection) -> None:
+    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        conn.exec_driver_sql("BEGIN")
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cur = dbapi_conn.cursor()
@@ -78,7 +83,7 @@ class Database:
             event.listen(self.writer.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.reader.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.writer.sync_engine, "begin", lambda c: c.exec_driver_sql("BEGIN IMMEDIATE"))
-            event.listen(self.reader.sync_engine, "begin", lambda c: c.exec_driver_sql("BEGIN"))
+            event.listen(self.reader.sync_engine, "begin", _begin_unless_autocommit)
         else:
             # No pre-ping: it costs a round trip per checkout; recycling bounds stale connections instead.
             self.writer = create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
@@ -101,6 +106,13 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._read_sessions() as session, session.begin():
             yield session
+
+    async def first(self, statement: Executable) -> Row | None:
+        """The first row of one read statement, outside a transaction: no BEGIN and COMMIT round trips
+        (authentication runs this on every request)."""
+        async with self.reader.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return (await conn.execute(statement)).first()
 
     def insert(self, table: Table):
         """An INSERT that takes ON CONFLICT clauses (SQLite and PostgreSQL spell them alike)."""

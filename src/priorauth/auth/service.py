@@ -170,12 +170,8 @@ class Authenticator:
             return None
         if not secret:
             return None
-        # A Core connection, not an ORM session: this runs on every request and costs half as much.
-        async with self.db.reader.connect() as conn:
-            row = (await conn.execute(
-                select(ApiClient.id, ApiClient.organization_id, ApiClient.role)
-                .where(ApiClient.secret_hash == hash_secret(secret), ApiClient.disabled_at.is_(None))
-            )).one_or_none()
+        row = await self.db.first(select(ApiClient.id, ApiClient.organization_id, ApiClient.role).where(
+            ApiClient.secret_hash == hash_secret(secret), ApiClient.disabled_at.is_(None)))
         # Basic names the client too (an empty id is a wrong id, not "any").
         if row is None or (client_id is not None and not hmac.compare_digest(row.id, client_id)):
             return None
